@@ -1,0 +1,241 @@
+//! Money: a `Decimal` amount in an ISO 4217 currency, checked against the currency's minor units.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why an amount or currency was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    /// The currency code is not an ISO 4217 code.
+    #[error("unknown currency code {0:?}: expected an ISO 4217 code such as CNY or 156")]
+    UnknownCurrency(String),
+    /// The amount text is not a plain decimal number.
+    #[error("amount {0:?} is not a plain decimal number (digits with an optional '.')")]
+    BadAmount(String),
+    /// The amount has more decimals than the currency allows.
+    #[error("amount {amount} has {scale} decimals but {currency} allows only {minor_units}")]
+    TooPrecise {
+        /// The amount as written.
+        amount: String,
+        /// Its number of decimals.
+        scale: u32,
+        /// The currency's alphabetic code.
+        currency: &'static str,
+        /// How many decimals the currency has.
+        minor_units: u32,
+    },
+    /// The amount is zero or negative where a positive amount is required.
+    #[error("amount {0} must be greater than zero")]
+    NotPositive(String),
+}
+
+/// An ISO 4217 currency: alphabetic code, numeric code and minor units.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency(iso_currency::Currency);
+
+impl Currency {
+    /// Looks a currency up by its alphabetic code (`"CNY"`), case-insensitively.
+    pub fn from_alpha(code: &str) -> Result<Self, MoneyError> {
+        iso_currency::Currency::from_code(&code.trim().to_ascii_uppercase())
+            .map(Currency)
+            .ok_or_else(|| MoneyError::UnknownCurrency(code.to_string()))
+    }
+
+    /// Looks a currency up by its numeric code as written in EMV QR tag 53 (`"156"`).
+    pub fn from_numeric_str(code: &str) -> Result<Self, MoneyError> {
+        let unknown = || MoneyError::UnknownCurrency(code.to_string());
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(unknown());
+        }
+        let n: u16 = code.parse().map_err(|_| unknown())?;
+        iso_currency::Currency::from_numeric(n)
+            .map(Currency)
+            .ok_or_else(unknown)
+    }
+
+    /// The alphabetic code, e.g. `"CNY"`.
+    pub fn alpha(&self) -> &'static str {
+        self.0.code()
+    }
+
+    /// The numeric code, e.g. `156`.
+    pub fn numeric(&self) -> u16 {
+        self.0.numeric()
+    }
+
+    /// How many decimals amounts in this currency may have (CNY 2, JPY 0, BHD 3).
+    pub fn minor_units(&self) -> u32 {
+        // Currencies without minor units in ISO 4217 (gold, SDR…) never appear on bills;
+        // treating them as 0 decimals refuses fractional amounts rather than inventing some.
+        u32::from(self.0.exponent().unwrap_or(0))
+    }
+
+    /// The English name, e.g. `"Chinese yuan"`.
+    pub fn name(&self) -> &str {
+        self.0.name()
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.alpha())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.alpha())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.alpha())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Currency::from_alpha(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An amount of money in one currency; never a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    /// The amount, with at most the currency's minor units as decimals.
+    pub amount: Decimal,
+    /// The currency.
+    pub currency: Currency,
+}
+
+impl Money {
+    /// Builds money from a decimal, refusing more decimals than the currency allows.
+    pub fn new(amount: Decimal, currency: Currency) -> Result<Self, MoneyError> {
+        let normalized = amount.normalize();
+        if normalized.scale() > currency.minor_units() {
+            return Err(MoneyError::TooPrecise {
+                amount: amount.to_string(),
+                scale: normalized.scale(),
+                currency: currency.alpha(),
+                minor_units: currency.minor_units(),
+            });
+        }
+        Ok(Money { amount, currency })
+    }
+
+    /// Parses a plain decimal string (`"12.30"`, `"5"`, `"0.5"`) as a positive amount.
+    pub fn parse_positive(text: &str, currency: Currency) -> Result<Self, MoneyError> {
+        let amount = parse_plain_decimal(text)?;
+        if amount <= Decimal::ZERO {
+            return Err(MoneyError::NotPositive(text.to_string()));
+        }
+        Money::new(amount, currency)
+    }
+
+    /// Builds money from an integer count of minor units (kopecks, fen, cents).
+    pub fn from_minor_units(minor: i64, currency: Currency) -> Self {
+        Money {
+            amount: Decimal::new(minor, currency.minor_units()),
+            currency,
+        }
+    }
+
+    /// The amount as a string with exactly the currency's decimals (`"12.30"`).
+    pub fn to_plain_string(&self) -> String {
+        let mut a = self.amount;
+        a.rescale(self.currency.minor_units());
+        a.to_string()
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.to_plain_string(), self.currency)
+    }
+}
+
+/// Parses digits with at most one `.`; no sign, exponent, spaces or thousands separators,
+/// because payment codes that carry those are malformed and must not be guessed at.
+pub fn parse_plain_decimal(text: &str) -> Result<Decimal, MoneyError> {
+    let bad = || MoneyError::BadAmount(text.to_string());
+    let mut dots = 0;
+    let mut digits = 0;
+    for b in text.bytes() {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'.' => dots += 1,
+            _ => return Err(bad()),
+        }
+    }
+    if digits == 0 || dots > 1 || text.starts_with('.') && text.len() == 1 {
+        return Err(bad());
+    }
+    // 28 significant digits is Decimal's limit; bill amounts are far below it.
+    if digits > 20 {
+        return Err(bad());
+    }
+    let normalised = text.strip_suffix('.').unwrap_or(text);
+    Decimal::from_str(normalised).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currencies_resolve_both_ways() {
+        let cny = Currency::from_numeric_str("156").unwrap();
+        assert_eq!(cny.alpha(), "CNY");
+        assert_eq!(cny.minor_units(), 2);
+        assert_eq!(Currency::from_alpha("jpy").unwrap().minor_units(), 0);
+        assert_eq!(Currency::from_alpha("BHD").unwrap().minor_units(), 3);
+        assert!(Currency::from_numeric_str("15").is_err());
+        assert!(Currency::from_numeric_str("999").is_err());
+        assert!(Currency::from_alpha("XYZ").is_err());
+    }
+
+    #[test]
+    fn amounts_respect_minor_units() {
+        let cny = Currency::from_alpha("CNY").unwrap();
+        let jpy = Currency::from_alpha("JPY").unwrap();
+        assert_eq!(
+            Money::parse_positive("12.3", cny)
+                .unwrap()
+                .to_plain_string(),
+            "12.30"
+        );
+        assert_eq!(
+            Money::parse_positive("12.30", cny)
+                .unwrap()
+                .to_plain_string(),
+            "12.30"
+        );
+        assert!(matches!(
+            Money::parse_positive("12.345", cny),
+            Err(MoneyError::TooPrecise { .. })
+        ));
+        assert!(Money::parse_positive("1.5", jpy).is_err());
+        assert_eq!(
+            Money::parse_positive("1500", jpy)
+                .unwrap()
+                .to_plain_string(),
+            "1500"
+        );
+        assert_eq!(
+            Money::parse_positive("10.", cny).unwrap().to_plain_string(),
+            "10.00"
+        );
+        for bad in ["", ".", "-1", "1e3", "1,000", " 1", "1.2.3", "0", "0.00"] {
+            assert!(Money::parse_positive(bad, cny).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            Money::from_minor_units(12345, cny).to_plain_string(),
+            "123.45"
+        );
+    }
+}

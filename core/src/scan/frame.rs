@@ -1,0 +1,472 @@
+//! Camera frames (8-bit luma with a row stride) → every QR code in them.
+//!
+//! The pipeline is a ladder of passes, cheapest first; it stops at the first pass that finds
+//! a code. Engines and passes were chosen by measurement (`docs/decisions/0002-qr-engines.md`,
+//! `bench/`). Every engine call runs under `catch_unwind`: rqrr has panicked on valid images.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rxing::common::HybridBinarizer;
+use rxing::multi::MultipleBarcodeReader;
+use rxing::qrcode::cpp_port::QrReader;
+use rxing::{BinaryBitmap, DecodeHints, Luma8LuminanceSource};
+use serde::Serialize;
+
+use super::{ScanError, Scanned, parse_payload, text::decode_text};
+
+/// A borrowed 8-bit luma plane, as cameras deliver it (Android `Y` plane, iOS `kCVPixelFormatType_420YpCbCr8` plane 0).
+#[derive(Debug, Clone, Copy)]
+pub struct LumaFrame<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+    stride: u32,
+}
+
+impl<'a> LumaFrame<'a> {
+    /// Wraps a luma plane; `stride` is bytes per row (≥ width). Checks the buffer is big enough.
+    pub fn new(data: &'a [u8], width: u32, height: u32, stride: u32) -> Result<Self, ScanError> {
+        if width == 0 || height == 0 {
+            return Err(ScanError::BadFrame(format!("empty frame {width}×{height}")));
+        }
+        if width > 16_384 || height > 16_384 {
+            return Err(ScanError::BadFrame(format!(
+                "frame {width}×{height} is larger than 16384 pixels on a side"
+            )));
+        }
+        if stride < width {
+            return Err(ScanError::BadFrame(format!(
+                "row stride {stride} is smaller than width {width}"
+            )));
+        }
+        let needed = u64::from(stride) * u64::from(height - 1) + u64::from(width);
+        if (data.len() as u64) < needed {
+            return Err(ScanError::BadFrame(format!(
+                "{} bytes given, a {width}×{height} frame with stride {stride} needs {needed}",
+                data.len()
+            )));
+        }
+        Ok(LumaFrame {
+            data,
+            width,
+            height,
+            stride,
+        })
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// Copies a region into a tightly packed buffer (no stride).
+    fn crop(&self, r: Region) -> Result<Gray, ScanError> {
+        if r.width == 0
+            || r.height == 0
+            || r.x.saturating_add(r.width) > self.width
+            || r.y.saturating_add(r.height) > self.height
+        {
+            return Err(ScanError::BadFrame(format!(
+                "region {}×{} at ({}, {}) is not inside the {}×{} frame",
+                r.width, r.height, r.x, r.y, self.width, self.height
+            )));
+        }
+        let (w, h) = (r.width as usize, r.height as usize);
+        let mut px = Vec::with_capacity(w * h);
+        for row in 0..h {
+            let start = (r.y as usize + row) * self.stride as usize + r.x as usize;
+            let line = self
+                .data
+                .get(start..start + w)
+                .ok_or_else(|| ScanError::BadFrame("row outside buffer".into()))?;
+            px.extend_from_slice(line);
+        }
+        Ok(Gray {
+            w,
+            h,
+            px,
+            scale: 1.0,
+            off_x: r.x as f32,
+            off_y: r.y as f32,
+        })
+    }
+}
+
+/// A rectangle of interest inside a frame, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Region {
+    /// Left edge.
+    pub x: u32,
+    /// Top edge.
+    pub y: u32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// How hard to look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Only look inside this region (e.g. the viewfinder box).
+    pub region: Option<Region>,
+    /// Run every pass of the ladder (for still images); camera previews leave this off and
+    /// rely on the next frame instead.
+    pub try_harder: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            region: None,
+            try_harder: true,
+        }
+    }
+}
+
+/// A point in frame coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Point {
+    /// Horizontal position in pixels.
+    pub x: f32,
+    /// Vertical position in pixels.
+    pub y: f32,
+}
+
+/// Which engine found a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    /// rxing's port of zxing-cpp's QR reader.
+    Rxing,
+    /// rqrr (quirc port).
+    Rqrr,
+}
+
+/// One code found in a frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecodedCode {
+    /// The content bytes as encoded in the symbol.
+    pub raw: Vec<u8>,
+    /// The content as text.
+    pub text: String,
+    /// Corners in frame coordinates: top-left, top-right, bottom-right, bottom-left when the
+    /// engine reports orientation, else the engine's order.
+    pub corners: [Point; 4],
+    /// The engine that decoded it.
+    pub engine: Engine,
+    /// The ladder pass that found it (for benchmarks and tuning).
+    pub pass: &'static str,
+    /// The parsed payload, or why it is not usable.
+    #[serde(serialize_with = "ser_payload")]
+    pub payload: Result<Scanned, ScanError>,
+}
+
+fn ser_payload<S: serde::Serializer>(
+    p: &Result<Scanned, ScanError>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct E<'a> {
+        code: &'a str,
+        message: String,
+    }
+    match p {
+        Ok(v) => v.serialize(s),
+        Err(e) => E {
+            code: e.code(),
+            message: e.to_string(),
+        }
+        .serialize(s),
+    }
+}
+
+/// A tightly packed grey image plus the transform back to frame coordinates.
+#[derive(Clone)]
+struct Gray {
+    w: usize,
+    h: usize,
+    px: Vec<u8>,
+    /// Frame pixels per image pixel.
+    scale: f32,
+    off_x: f32,
+    off_y: f32,
+}
+
+impl Gray {
+    fn to_frame(&self, x: f32, y: f32) -> Point {
+        Point {
+            x: x * self.scale + self.off_x,
+            y: y * self.scale + self.off_y,
+        }
+    }
+
+    fn inverted(&self) -> Gray {
+        Gray {
+            px: self.px.iter().map(|p| 255 - p).collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Box-filter downscale by an integer factor: averages away sensor noise and JPEG blocks.
+    fn downscaled(&self, f: usize) -> Gray {
+        let (w, h) = (self.w / f, self.h / f);
+        let mut px = Vec::with_capacity(w * h);
+        let area = (f * f) as u32;
+        for y in 0..h {
+            for x in 0..w {
+                let mut sum = 0u32;
+                for dy in 0..f {
+                    let row = (y * f + dy) * self.w + x * f;
+                    sum += self
+                        .px
+                        .get(row..row + f)
+                        .map_or(0, |s| s.iter().map(|&p| u32::from(p)).sum());
+                }
+                px.push((sum / area) as u8);
+            }
+        }
+        Gray {
+            w,
+            h,
+            px,
+            scale: self.scale * f as f32,
+            ..*self
+        }
+    }
+
+    /// Bilinear 2× upscale: gives small codes enough pixels per module for the detectors.
+    fn upscaled2(&self) -> Gray {
+        let (w, h) = (self.w * 2, self.h * 2);
+        let mut px = vec![0u8; w * h];
+        let at = |x: usize, y: usize| {
+            u32::from(
+                *self
+                    .px
+                    .get(y.min(self.h - 1) * self.w + x.min(self.w - 1))
+                    .unwrap_or(&0),
+            )
+        };
+        for y in 0..h {
+            let (sy, fy) = (y / 2, (y % 2) as u32);
+            for x in 0..w {
+                let (sx, fx) = (x / 2, (x % 2) as u32);
+                let a = at(sx, sy) * (2 - fx) + at(sx + 1, sy) * fx;
+                let b = at(sx, sy + 1) * (2 - fx) + at(sx + 1, sy + 1) * fx;
+                if let Some(p) = px.get_mut(y * w + x) {
+                    *p = ((a * (2 - fy) + b * fy) / 4) as u8;
+                }
+            }
+        }
+        Gray {
+            w,
+            h,
+            px,
+            scale: self.scale / 2.0,
+            ..*self
+        }
+    }
+
+    /// Contrast stretch to the 1st–99th percentile: rescues low-contrast, foggy frames.
+    fn stretched(&self) -> Gray {
+        let mut hist = [0u32; 256];
+        for &p in &self.px {
+            if let Some(h) = hist.get_mut(usize::from(p)) {
+                *h += 1;
+            }
+        }
+        let n = self.px.len() as u32;
+        let (mut lo, mut hi, mut acc) = (0usize, 255usize, 0u32);
+        for (i, c) in hist.iter().enumerate() {
+            acc += c;
+            if acc > n / 100 {
+                lo = i;
+                break;
+            }
+        }
+        acc = 0;
+        for (i, c) in hist.iter().enumerate().rev() {
+            acc += c;
+            if acc > n / 100 {
+                hi = i;
+                break;
+            }
+        }
+        if hi <= lo + 1 {
+            return self.clone();
+        }
+        let range = (hi - lo) as u32;
+        let px = self
+            .px
+            .iter()
+            .map(|&p| ((u32::from(p).saturating_sub(lo as u32)) * 255 / range).min(255) as u8)
+            .collect();
+        Gray { px, ..self.clone() }
+    }
+}
+
+/// A pass of the ladder: a preprocessing step plus an engine.
+#[derive(Clone, Copy)]
+enum Pass {
+    Rxing,
+    RxingInverted,
+    RxingDown2,
+    RxingUp2,
+    RxingStretched,
+    Rqrr,
+    RqrrDown2,
+}
+
+impl Pass {
+    fn name(self) -> &'static str {
+        match self {
+            Pass::Rxing => "rxing",
+            Pass::RxingInverted => "rxing-inverted",
+            Pass::RxingDown2 => "rxing-down2",
+            Pass::RxingUp2 => "rxing-up2",
+            Pass::RxingStretched => "rxing-stretched",
+            Pass::Rqrr => "rqrr",
+            Pass::RqrrDown2 => "rqrr-down2",
+        }
+    }
+}
+
+/// Scans a frame for QR codes with default options (every pass).
+///
+/// CPU-bound: call it off the UI thread.
+pub fn scan_frame(frame: &LumaFrame<'_>) -> Result<Vec<DecodedCode>, ScanError> {
+    scan_frame_with(frame, &ScanOptions::default())
+}
+
+/// Scans a frame for QR codes; returns every code found by the first successful pass.
+pub fn scan_frame_with(
+    frame: &LumaFrame<'_>,
+    opts: &ScanOptions,
+) -> Result<Vec<DecodedCode>, ScanError> {
+    let region = opts.region.unwrap_or(Region {
+        x: 0,
+        y: 0,
+        width: frame.width,
+        height: frame.height,
+    });
+    let base = frame.crop(region)?;
+    let small = base.w.min(base.h) < 480;
+    let mut ladder = vec![Pass::Rxing, Pass::RxingInverted, Pass::RxingDown2];
+    if opts.try_harder {
+        if small {
+            ladder.push(Pass::RxingUp2);
+        }
+        ladder.extend([Pass::RxingStretched, Pass::Rqrr, Pass::RqrrDown2]);
+    }
+    for pass in ladder {
+        let found = run_pass(pass, &base);
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    Ok(Vec::new())
+}
+
+fn run_pass(pass: Pass, base: &Gray) -> Vec<DecodedCode> {
+    match pass {
+        Pass::Rxing => rxing_decode(base, pass),
+        Pass::RxingInverted => rxing_decode(&base.inverted(), pass),
+        Pass::RxingDown2 if base.w >= 160 && base.h >= 160 => {
+            rxing_decode(&base.downscaled(2), pass)
+        }
+        Pass::RxingUp2 => rxing_decode(&base.upscaled2(), pass),
+        Pass::RxingStretched => rxing_decode(&base.stretched(), pass),
+        Pass::Rqrr => rqrr_decode(base, pass),
+        Pass::RqrrDown2 if base.w >= 160 && base.h >= 160 => rqrr_decode(&base.downscaled(2), pass),
+        _ => Vec::new(),
+    }
+}
+
+fn finish(
+    raw: Vec<u8>,
+    fallback_text: &str,
+    corners: [Point; 4],
+    engine: Engine,
+    pass: Pass,
+) -> DecodedCode {
+    let text = decode_text(&raw, None).unwrap_or_else(|_| fallback_text.to_string());
+    let payload = if raw.is_empty() {
+        parse_payload(fallback_text.as_bytes(), None)
+    } else {
+        parse_payload(&raw, None)
+    };
+    DecodedCode {
+        raw,
+        text,
+        corners,
+        engine,
+        pass: pass.name(),
+        payload,
+    }
+}
+
+fn rxing_decode(img: &Gray, pass: Pass) -> Vec<DecodedCode> {
+    let run = || -> Vec<rxing::RXingResult> {
+        let Ok(source) = Luma8LuminanceSource::new(img.px.clone(), img.w as u32, img.h as u32)
+        else {
+            return Vec::new();
+        };
+        let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
+        let hints = DecodeHints::default().with(rxing::DecodeHintValue::TryHarder(true));
+        QrReader
+            .decode_multiple_with_hints(&mut bitmap, &hints)
+            .unwrap_or_default()
+    };
+    let results = catch_unwind(AssertUnwindSafe(run)).unwrap_or_default();
+    results
+        .into_iter()
+        .map(|r| {
+            let pts = r.getPoints();
+            let p = |i: usize| {
+                pts.get(i)
+                    .map_or(Point { x: 0.0, y: 0.0 }, |q| img.to_frame(q.x, q.y))
+            };
+            let corners = [p(0), p(1), p(2), p(3)];
+            finish(
+                r.getRawBytes().to_vec(),
+                r.getText(),
+                corners,
+                Engine::Rxing,
+                pass,
+            )
+        })
+        .collect()
+}
+
+fn rqrr_decode(img: &Gray, pass: Pass) -> Vec<DecodedCode> {
+    let run = || -> Vec<(Vec<u8>, [Point; 4])> {
+        let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(img.w, img.h, |x, y| {
+            img.px.get(y * img.w + x).copied().unwrap_or(255)
+        });
+        let mut out = Vec::new();
+        for grid in prepared.detect_grids() {
+            let mut raw = Vec::new();
+            // A grid that fails to decode (damaged, not a QR) is skipped, not an error.
+            if grid.decode_to(&mut raw).is_ok() {
+                let b = grid.bounds;
+                let c = |i: usize| {
+                    b.get(i).map_or(Point { x: 0.0, y: 0.0 }, |q| {
+                        img.to_frame(q.x as f32, q.y as f32)
+                    })
+                };
+                out.push((raw, [c(0), c(1), c(2), c(3)]));
+            }
+        }
+        out
+    };
+    catch_unwind(AssertUnwindSafe(run))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(raw, corners)| finish(raw, "", corners, Engine::Rqrr, pass))
+        .collect()
+}
