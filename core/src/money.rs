@@ -40,7 +40,7 @@ impl Currency {
     /// Looks a currency up by its alphabetic code (`"CNY"`), case-insensitively.
     pub fn from_alpha(code: &str) -> Result<Self, MoneyError> {
         iso_currency::Currency::from_code(&code.trim().to_ascii_uppercase())
-            .map(Currency)
+            .and_then(Self::payable)
             .ok_or_else(|| MoneyError::UnknownCurrency(code.to_string()))
     }
 
@@ -52,8 +52,13 @@ impl Currency {
         }
         let n: u16 = code.parse().map_err(|_| unknown())?;
         iso_currency::Currency::from_numeric(n)
-            .map(Currency)
+            .and_then(Self::payable)
             .ok_or_else(unknown)
+    }
+
+    /// Gold, SDR, the test code and "no currency" (XXX) are not money a bill can ask for.
+    fn payable(c: iso_currency::Currency) -> Option<Self> {
+        (!c.is_special()).then_some(Currency(c))
     }
 
     /// The alphabetic code, e.g. `"CNY"`.

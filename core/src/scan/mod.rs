@@ -10,8 +10,11 @@ mod epc;
 mod frame;
 mod gost;
 mod render;
+mod report;
 mod spayd;
 mod swiss;
+#[cfg(feature = "synth")]
+pub mod synth;
 mod text;
 mod types;
 mod upi;
@@ -29,6 +32,7 @@ pub use frame::{
 };
 pub use gost::GostPayment;
 pub use render::{QrImage, render_matrix, render_png_luma, render_svg, render_terminal};
+pub use report::{ErrorReport, PayloadReport};
 pub use spayd::Spayd;
 pub use swiss::{Swico, SwissAddress, SwissBill, SwissReference};
 pub use text::{decode_text, eci_to_encoding};
