@@ -206,13 +206,6 @@ impl Gray {
         }
     }
 
-    fn inverted(&self) -> Gray {
-        Gray {
-            px: self.px.iter().map(|p| 255 - p).collect(),
-            ..self.clone()
-        }
-    }
-
     /// Box-filter downscale by an integer factor: averages away sensor noise and JPEG blocks.
     fn downscaled(&self, f: usize) -> Gray {
         let (w, h) = (self.w / f, self.h / f);
@@ -356,7 +349,7 @@ pub fn scan_frame_with(
     });
     let base = frame.crop(region)?;
     let small = base.w.min(base.h) < 480;
-    let mut ladder = vec![Pass::Rxing, Pass::RxingInverted, Pass::RxingDown2];
+    let mut ladder = vec![Pass::Rxing, Pass::RxingDown2];
     if opts.try_harder {
         if small {
             ladder.push(Pass::RxingUp2);
@@ -374,13 +367,12 @@ pub fn scan_frame_with(
 
 fn run_pass(pass: Pass, base: &Gray) -> Vec<DecodedCode> {
     match pass {
-        Pass::Rxing => rxing_decode(base, pass),
-        Pass::RxingInverted => rxing_decode(&base.inverted(), pass),
+        Pass::Rxing => rxing_decode(base, pass, true),
         Pass::RxingDown2 if base.w >= 160 && base.h >= 160 => {
-            rxing_decode(&base.downscaled(2), pass)
+            rxing_decode(&base.downscaled(2), pass, true)
         }
-        Pass::RxingUp2 => rxing_decode(&base.upscaled2(), pass),
-        Pass::RxingStretched => rxing_decode(&base.stretched(), pass),
+        Pass::RxingUp2 => rxing_decode(&base.upscaled2(), pass, false),
+        Pass::RxingStretched => rxing_decode(&base.stretched(), pass, false),
         Pass::Rqrr => rqrr_decode(base, pass),
         Pass::RqrrDown2 if base.w >= 160 && base.h >= 160 => rqrr_decode(&base.downscaled(2), pass),
         _ => Vec::new(),
@@ -410,19 +402,37 @@ fn finish(
     }
 }
 
-fn rxing_decode(img: &Gray, pass: Pass) -> Vec<DecodedCode> {
-    let run = || -> Vec<rxing::RXingResult> {
+/// Binarises once (local-block adaptive threshold), then tries a fast finder scan, a
+/// thorough one, and the inverted bit matrix: inversion on bits is far cheaper than
+/// binarising an inverted image again.
+fn rxing_decode(img: &Gray, pass: Pass, with_inverted: bool) -> Vec<DecodedCode> {
+    let run = || -> (Vec<rxing::RXingResult>, bool) {
         let Ok(source) = Luma8LuminanceSource::new(img.px.clone(), img.w as u32, img.h as u32)
         else {
-            return Vec::new();
+            return (Vec::new(), false);
         };
         let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
-        let hints = DecodeHints::default().with(rxing::DecodeHintValue::TryHarder(true));
-        QrReader
-            .decode_multiple_with_hints(&mut bitmap, &hints)
-            .unwrap_or_default()
+        let fast = DecodeHints::default();
+        let thorough = DecodeHints::default().with(rxing::DecodeHintValue::TryHarder(true));
+        for hints in [&fast, &thorough] {
+            let found = QrReader
+                .decode_multiple_with_hints(&mut bitmap, hints)
+                .unwrap_or_default();
+            if !found.is_empty() {
+                return (found, false);
+            }
+        }
+        if with_inverted {
+            bitmap.get_black_matrix_mut().flip_self();
+            let found = QrReader
+                .decode_multiple_with_hints(&mut bitmap, &thorough)
+                .unwrap_or_default();
+            return (found, true);
+        }
+        (Vec::new(), false)
     };
-    let results = catch_unwind(AssertUnwindSafe(run)).unwrap_or_default();
+    let (results, inverted) = catch_unwind(AssertUnwindSafe(run)).unwrap_or_default();
+    let name = if inverted { Pass::RxingInverted } else { pass };
     results
         .into_iter()
         .map(|r| {
@@ -431,13 +441,14 @@ fn rxing_decode(img: &Gray, pass: Pass) -> Vec<DecodedCode> {
                 pts.get(i)
                     .map_or(Point { x: 0.0, y: 0.0 }, |q| img.to_frame(q.x, q.y))
             };
-            let corners = [p(0), p(1), p(2), p(3)];
+            // rxing reports top-left, top-right, bottom-left, bottom-right.
+            let corners = [p(0), p(1), p(3), p(2)];
             finish(
                 r.getRawBytes().to_vec(),
                 r.getText(),
                 corners,
                 Engine::Rxing,
-                pass,
+                name,
             )
         })
         .collect()
