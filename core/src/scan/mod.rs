@@ -73,7 +73,7 @@ pub fn parse_text(text: &str) -> Result<Scanned, ScanError> {
     if t.trim().is_empty() {
         return Err(ScanError::Empty);
     }
-    if t.starts_with("hQVDUFYwMQ") {
+    if is_consumer_presented(t) {
         return Err(ScanError::ConsumerPresented);
     }
     if t.starts_with("SPC\n") || t.starts_with("SPC\r\n") {
@@ -104,6 +104,19 @@ pub fn parse_text(text: &str) -> Result<Scanned, ScanError> {
     Err(ScanError::NotPayment {
         preview: preview(t),
     })
+}
+
+/// EMV CPM codes are base64 of BER-TLV starting with tag 85 "CPV01"; the first 9 base64
+/// characters are always `hQVDUFYwM`, the 10th depends on the next tag.
+fn is_consumer_presented(t: &str) -> bool {
+    use base64::Engine;
+    if !t.starts_with("hQVDUFYwM") {
+        return false;
+    }
+    let head: String = t.chars().take(12).collect();
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(head.trim_end_matches('='))
+        .is_ok_and(|b| b.starts_with(&[0x85, 0x05, b'C', b'P', b'V', b'0', b'1']))
 }
 
 /// A short, safe preview of unknown content for error messages.

@@ -1,0 +1,117 @@
+//! Every payload in `tests/fixtures/payloads.json` (real codes from public specifications and
+//! the test suites of well-known parsers, each with its source) parses to what it should.
+
+use billtap_core::scan::{PayloadReport, parse_payload};
+use serde_json::Value;
+
+fn encode(text: &str, encoding: &str) -> Vec<u8> {
+    let enc = encoding_rs::Encoding::for_label(encoding.as_bytes())
+        .unwrap_or_else(|| panic!("unknown fixture encoding {encoding}"));
+    let (bytes, _, unmappable) = enc.encode(text);
+    assert!(!unmappable, "fixture text not representable in {encoding}");
+    bytes.into_owned()
+}
+
+fn check(fixture: &Value) -> Vec<String> {
+    let name = fixture["name"].as_str().unwrap_or("?");
+    let payload = fixture["payload"].as_str().expect("payload");
+    let bytes = encode(payload, fixture["encoding"].as_str().unwrap_or("utf-8"));
+    let report =
+        serde_json::to_value(PayloadReport::from_result(&parse_payload(&bytes, None))).unwrap();
+    let expect = &fixture["expect"];
+    let mut problems = Vec::new();
+    let mut want = |what: &str, ok: bool| {
+        if !ok {
+            problems.push(format!("{name}: {what}; got {report}"));
+        }
+    };
+    for key in [
+        "kind",
+        "valid",
+        "payee_name",
+        "payee_name_local",
+        "amount",
+        "currency",
+        "static",
+        "payable",
+    ] {
+        if let Some(v) = expect.get(key) {
+            want(&format!("{key} should be {v}"), report[key] == *v);
+        }
+    }
+    if let Some(code) = expect.get("error") {
+        want(
+            &format!("error should be {code}"),
+            report["errors"][0]["code"] == *code,
+        );
+    }
+    if expect["valid"] == Value::Bool(true) {
+        want(
+            "valid payload has errors",
+            report["errors"].as_array().is_some_and(Vec::is_empty),
+        );
+    }
+    if let Some(refs) = expect.get("references").and_then(Value::as_object) {
+        for (kind, value) in refs {
+            let found = report["references"].as_array().is_some_and(|rs| {
+                rs.iter()
+                    .any(|r| r["kind"] == kind.as_str() && r["value"] == *value)
+            });
+            want(&format!("reference {kind}={value} missing"), found);
+        }
+    }
+    if let Some(codes) = expect.get("warnings").and_then(Value::as_array) {
+        for code in codes {
+            let found = report["warnings"]
+                .as_array()
+                .is_some_and(|ws| ws.iter().any(|w| w["code"] == *code));
+            want(&format!("warning {code} missing"), found);
+        }
+    }
+    if let Some(profile) = expect.get("profile") {
+        let found = report["detail"]["profiles"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["profile"] == *profile));
+        want(&format!("profile {profile} not recognised"), found);
+    }
+    if let Some(provider) = expect.get("provider") {
+        want(
+            &format!("provider should be {provider}"),
+            report["detail"]["provider"] == *provider,
+        );
+    }
+    problems
+}
+
+#[test]
+fn every_fixture_parses_as_expected() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/payloads.json"
+    );
+    let fixtures: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let invalid = fixtures
+        .iter()
+        .filter(|f| f["expect"]["valid"] == Value::Bool(false))
+        .count();
+    assert!(
+        fixtures.len() - invalid >= 40,
+        "at least 40 valid real payloads"
+    );
+    assert!(invalid >= 10, "at least 10 invalid payloads");
+    for f in &fixtures {
+        assert!(
+            f["source"].as_str().is_some_and(|s| !s.is_empty()),
+            "{} has no source",
+            f["name"]
+        );
+    }
+    let problems: Vec<String> = fixtures.iter().flat_map(check).collect();
+    assert!(
+        problems.is_empty(),
+        "{} fixture problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
