@@ -64,7 +64,10 @@ pub fn iso11649_is_valid(text: &str) -> bool {
         return false;
     }
     let (head, tail) = upper.split_at(4);
-    if !head.chars().skip(2).all(|c| c.is_ascii_digit()) {
+    // ISO 7064 MOD 97-10 check digits are 02–98; 00, 01 and 99 are never issued, and
+    // accepting them would let two check values pass for the same reference.
+    let check = head.get(2..4).and_then(|d| d.parse::<u32>().ok());
+    if !check.is_some_and(|c| (2..=98).contains(&c)) {
         return false;
     }
     mod97(&format!("{tail}{head}")) == Some(1)

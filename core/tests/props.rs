@@ -1,0 +1,148 @@
+//! Property tests: our EMV encoder round-trips through the parser, any single-character change
+//! to a payload is caught, and no input makes a parser panic.
+
+use billtap_core::money::{Currency, Money};
+use billtap_core::scan::{
+    BilltapBill, EmvWriter, Initiation, RefKind, ScanError, iso11649_is_valid, parse_payload,
+    parse_text, qr_reference_is_valid,
+};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+/// Printable text as found in names: ASCII letters, CJK, Cyrillic, accents; never empty.
+fn name_text() -> impl Strategy<Value = String> {
+    proptest::string::string_regex(
+        "[A-Za-z0-9 .&'-]{0,10}[A-Za-z北京市自来水集团电力燃气Водоканалéü]{1,12}",
+    )
+    .unwrap()
+}
+
+fn currency() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("156"),
+        Just("392"),
+        Just("048"),
+        Just("978"),
+        Just("702"),
+        Just("764")
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn emv_round_trip(
+        name in name_text(),
+        local in name_text(),
+        city in "[A-Z]{1,15}",
+        cur in currency(),
+        minor in 1i64..10_000_000,
+        dynamic in any::<bool>(),
+        // Sized so the whole template fits EMV's 99-character limit.
+        biller in "[A-Z0-9-]{1,16}",
+        account in "[0-9-]{1,20}",
+        bill_no in proptest::option::of("[A-Z0-9]{1,20}"),
+        period in proptest::option::of((2000u32..2100, 1u32..=12).prop_map(|(y, m)| format!("{y}{m:02}"))),
+    ) {
+        let currency = Currency::from_numeric_str(cur).unwrap();
+        let amount = Money::from_minor_units(minor, currency);
+        let bill = BilltapBill { biller_id: biller.clone(), account: account.clone(), bill_id: bill_no.clone(), period: period.clone() };
+        let mut w = EmvWriter::new(if dynamic { Initiation::Dynamic } else { Initiation::Static })
+            .billtap_bill(&bill)
+            .field(52, "4900")
+            .field(53, cur)
+            .field(58, "CN")
+            .field(59, name.clone())
+            .field(60, city.clone())
+            .template(64, &[(0, "ZH"), (1, &local)]);
+        if dynamic {
+            w = w.field(54, amount.to_plain_string());
+        }
+        let payload = w.build().unwrap();
+        let s = parse_payload(payload.as_bytes(), None).unwrap();
+        prop_assert_eq!(s.payee_name.as_deref(), Some(name.as_str()));
+        prop_assert_eq!(s.payee_name_local.as_deref(), Some(local.as_str()));
+        prop_assert_eq!(s.payee_city.as_deref(), Some(city.as_str()));
+        prop_assert_eq!(s.currency, Some(currency));
+        prop_assert_eq!(s.is_static(), !dynamic);
+        if dynamic {
+            prop_assert_eq!(s.amount.map(|a| a.amount), Some(amount.amount));
+        } else {
+            prop_assert!(s.amount.is_none());
+        }
+        prop_assert_eq!(s.reference(RefKind::BillerId), Some(biller.as_str()));
+        prop_assert_eq!(s.reference(RefKind::AccountNumber), Some(account.as_str()));
+        prop_assert_eq!(s.reference(RefKind::BillId), bill_no.as_deref());
+        prop_assert_eq!(s.reference(RefKind::Period), period.as_deref());
+    }
+
+    /// CRC-16 catches every change of one character before the CRC (a change of at most one
+    /// UTF-8 byte sequence is a burst shorter than 17 bits for ASCII).
+    #[test]
+    fn one_changed_character_is_refused(pos in 0usize..1000, replacement in "[0-9A-Za-z .]") {
+        let payload = EmvWriter::new(Initiation::Dynamic)
+            .billtap_bill(&BilltapBill { biller_id: "BJ-WATER-001".into(), account: "110105-3345".into(), bill_id: None, period: None })
+            .field(52, "4900").field(53, "156").field(54, "268.40").field(58, "CN")
+            .field(59, "BEIJING WATERWORKS").field(60, "BEIJING")
+            .build().unwrap();
+        let body_len = payload.len() - 4;
+        let pos = pos % body_len;
+        let mut bytes = payload.clone().into_bytes();
+        let new = replacement.as_bytes()[0];
+        prop_assume!(bytes[pos] != new);
+        bytes[pos] = new;
+        prop_assert!(parse_payload(&bytes, None).is_err(), "accepted {}", String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400), eci in proptest::option::of(0u32..40)) {
+        let _ = parse_payload(&bytes, eci);
+    }
+
+    #[test]
+    fn format_prefixes_with_garbage_never_panic(
+        prefix in prop_oneof![
+            Just("000201"), Just("SPC\n0200\n1\n"), Just("BCD\n002\n1\nSCT\n"), Just("ST00012|"),
+            Just("ST00011|"), Just("SPD*1.0*"), Just("upi://pay?"), Just("01,32,,"), Just("hQVDUFYwM"),
+        ],
+        rest in "\\PC{0,300}",
+    ) {
+        let _ = parse_text(&format!("{prefix}{rest}"));
+        let _ = parse_payload(format!("{prefix}{rest}").as_bytes(), None);
+    }
+
+    #[test]
+    fn money_string_round_trip(minor in 1i64..1_000_000_000_000, cur in currency()) {
+        let c = Currency::from_numeric_str(cur).unwrap();
+        let m = Money::from_minor_units(minor, c);
+        let back = Money::parse_positive(&m.to_plain_string(), c).unwrap();
+        prop_assert_eq!(back.amount, m.amount);
+        prop_assert!(back.amount > Decimal::ZERO);
+    }
+
+    #[test]
+    fn qr_reference_check_digit(body in "[0-9]{26}", wrong in 0u32..9) {
+        // Compute the right digit by trying all ten: exactly one must be valid.
+        let valid: Vec<u32> = (0..10).filter(|d| qr_reference_is_valid(&format!("{body}{d}"))).collect();
+        prop_assert_eq!(valid.len(), 1);
+        let other = (valid[0] + 1 + wrong) % 10;
+        let changed = format!("{body}{other}");
+        prop_assert!(!qr_reference_is_valid(&changed));
+    }
+
+    #[test]
+    fn creditor_reference_check_digits(body in "[0-9A-Z]{1,21}") {
+        let valid: Vec<u32> = (0..100).filter(|d| iso11649_is_valid(&format!("RF{d:02}{body}"))).collect();
+        prop_assert_eq!(valid.len(), 1, "exactly one pair of check digits fits {}", body);
+    }
+}
+
+#[test]
+fn writer_refuses_overlong_values() {
+    let long = "x".repeat(100);
+    assert!(matches!(
+        EmvWriter::new(Initiation::Static).field(59, long).build(),
+        Err(ScanError::InvalidField { .. })
+    ));
+}
