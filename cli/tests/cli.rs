@@ -1,0 +1,107 @@
+//! The `billtap` binary: exit codes, stable JSON shape, QR rendering and the demo.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn billtap(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_billtap")).args(args).output().expect("run billtap");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const PIX: &str = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
+
+fn fixture_frame(name: &str) -> String {
+    format!("{}/../tests/fixtures/frames/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn parse_json_has_the_documented_shape() {
+    let (code, out, _) = billtap(&["parse", "--json", PIX]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    for key in ["kind", "valid", "errors", "warnings", "payee_name", "amount", "currency", "references", "static"] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["kind"], "emv_mpm");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["currency"], "BRL");
+    assert_eq!(v["static"], true);
+    assert_eq!(v["amount"], Value::Null);
+}
+
+#[test]
+fn invalid_payload_exits_2_with_one_line_reason() {
+    let tampered = PIX.replace("Fulano", "Fulana");
+    let (code, out, err) = billtap(&["parse", "--json", &tampered]);
+    assert_eq!(code, 2);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["errors"][0]["code"], "checksum");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("checksum"), "{err}");
+}
+
+#[test]
+fn scan_json_reports_codes_corners_and_decode_time() {
+    let png = fixture_frame("water-bill-crop.png");
+    let jpg = fixture_frame("water-bill-crop.jpg");
+    let (code, out, _) = billtap(&["scan", "--json", &png, &jpg]);
+    assert_eq!(code, 0);
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert!(line["decode_ms"].as_f64().is_some_and(|ms| ms > 0.0));
+        let c = &line["codes"][0];
+        assert_eq!(c["corners"].as_array().map(Vec::len), Some(4));
+        assert_eq!(c["result"]["kind"], "emv_mpm");
+        assert_eq!(c["result"]["amount"], "268.40");
+        assert!(c["text"].as_str().is_some_and(|t| t.starts_with("000201")));
+    }
+}
+
+#[test]
+fn nothing_found_exits_1_and_unreadable_file_exits_2() {
+    let dir = std::env::temp_dir().join(format!("billtap-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let blank = dir.join("blank.png");
+    image::GrayImage::from_pixel(64, 64, image::Luma([255])).save(&blank).unwrap();
+    let (code, _, err) = billtap(&["scan", blank.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no QR code found"));
+    let junk = dir.join("junk.png");
+    std::fs::write(&junk, b"not an image").unwrap();
+    let (code, _, err) = billtap(&["scan", junk.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a readable PNG or JPEG"), "{err}");
+}
+
+#[test]
+fn qr_renders_png_and_svg_that_scan_back() {
+    let dir = std::env::temp_dir().join(format!("billtap-cli-qr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("pix.png");
+    let (code, _, _) = billtap(&["qr", PIX, "--out", png.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let (code, out, _) = billtap(&["scan", "--json", png.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["codes"][0]["text"], PIX);
+    let svg = dir.join("pix.svg");
+    assert_eq!(billtap(&["qr", PIX, "--out", svg.to_str().unwrap()]).0, 0);
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    assert_eq!(billtap(&["qr", PIX, "--out", dir.join("x.gif").to_str().unwrap()]).0, 2);
+}
+
+#[test]
+fn demo_scans_the_bill_it_prints() {
+    let (code, out, err) = billtap(&["demo"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("268.40 CNY"), "{out}");
+    assert!(out.contains("北京市自来水集团"));
+    assert!(out.contains("BJ-WATER-001"));
+}

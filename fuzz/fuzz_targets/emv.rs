@@ -1,0 +1,9 @@
+//! The emv parser: its format prefix followed by fuzzed bytes, so every input reaches it.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut bytes = b"000201".to_vec();
+    bytes.extend_from_slice(data);
+    let _ = billtap_core::scan::parse_payload(&bytes, None);
+});
