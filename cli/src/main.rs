@@ -158,10 +158,10 @@ fn cmd_scan(images: &[PathBuf], as_json: bool, fast: bool) -> Result<u8> {
         }
         if status == NOTHING {
             eprintln!("billtap: no QR code found in {}", path.display());
-        } else if status == BAD {
-            if let Some(Err(e)) = codes.iter().map(|c| &c.payload).find(|p| p.is_err()) {
-                eprintln!("billtap: {}: {e}", path.display());
-            }
+        } else if status == BAD
+            && let Some(Err(e)) = codes.iter().map(|c| &c.payload).find(|p| p.is_err())
+        {
+            eprintln!("billtap: {}: {e}", path.display());
         }
     }
     Ok(worst)

@@ -1,11 +1,21 @@
 //! The `billtap` binary: exit codes, stable JSON shape, QR rendering and the demo.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::process::Command;
 
 use serde_json::Value;
 
 fn billtap(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_billtap")).args(args).output().expect("run billtap");
+    let out = Command::new(env!("CARGO_BIN_EXE_billtap"))
+        .args(args)
+        .output()
+        .expect("run billtap");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -16,7 +26,10 @@ fn billtap(args: &[&str]) -> (i32, String, String) {
 const PIX: &str = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
 
 fn fixture_frame(name: &str) -> String {
-    format!("{}/../tests/fixtures/frames/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../tests/fixtures/frames/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 #[test]
@@ -24,7 +37,17 @@ fn parse_json_has_the_documented_shape() {
     let (code, out, _) = billtap(&["parse", "--json", PIX]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
-    for key in ["kind", "valid", "errors", "warnings", "payee_name", "amount", "currency", "references", "static"] {
+    for key in [
+        "kind",
+        "valid",
+        "errors",
+        "warnings",
+        "payee_name",
+        "amount",
+        "currency",
+        "references",
+        "static",
+    ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert_eq!(v["kind"], "emv_mpm");
@@ -52,7 +75,10 @@ fn scan_json_reports_codes_corners_and_decode_time() {
     let jpg = fixture_frame("water-bill-crop.jpg");
     let (code, out, _) = billtap(&["scan", "--json", &png, &jpg]);
     assert_eq!(code, 0);
-    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     for line in &lines {
         assert!(line["decode_ms"].as_f64().is_some_and(|ms| ms > 0.0));
@@ -69,7 +95,9 @@ fn nothing_found_exits_1_and_unreadable_file_exits_2() {
     let dir = std::env::temp_dir().join(format!("billtap-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let blank = dir.join("blank.png");
-    image::GrayImage::from_pixel(64, 64, image::Luma([255])).save(&blank).unwrap();
+    image::GrayImage::from_pixel(64, 64, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
     let (code, _, err) = billtap(&["scan", blank.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no QR code found"));
@@ -94,7 +122,10 @@ fn qr_renders_png_and_svg_that_scan_back() {
     let svg = dir.join("pix.svg");
     assert_eq!(billtap(&["qr", PIX, "--out", svg.to_str().unwrap()]).0, 0);
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
-    assert_eq!(billtap(&["qr", PIX, "--out", dir.join("x.gif").to_str().unwrap()]).0, 2);
+    assert_eq!(
+        billtap(&["qr", PIX, "--out", dir.join("x.gif").to_str().unwrap()]).0,
+        2
+    );
 }
 
 #[test]

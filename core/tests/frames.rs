@@ -1,6 +1,13 @@
 //! Frame decoding against real images: rendered codes, camera-like scenes, PNG and JPEG files
 //! decoded from disk, frames with a row stride, regions of interest and several codes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use billtap_core::scan::synth::{Scene, render_scene};
 use billtap_core::scan::{
     Format, LumaFrame, Region, ScanError, ScanOptions, render_png_luma, render_svg,

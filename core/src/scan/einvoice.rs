@@ -35,7 +35,8 @@ pub struct EInvoice {
 
 /// Whether text has the shape of an e-invoice code: `01,` then a two-digit type.
 pub(crate) fn looks_like(t: &str) -> bool {
-    let b = t.as_bytes();
+    let normalised = t.replace('，', ",");
+    let b = normalised.as_bytes();
     b.len() > 6
         && b.starts_with(b"01,")
         && b.get(3..5)
@@ -59,7 +60,9 @@ fn type_name(code: &str) -> Option<&'static str> {
 
 /// Parses an e-invoice verification code.
 pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
-    let parts: Vec<&str> = t.split(',').map(str::trim).collect();
+    // Some OCR and clipboard paths turn the commas into full-width ones (，).
+    let normalised = t.replace('，', ",");
+    let parts: Vec<&str> = normalised.split(',').map(str::trim).collect();
     if parts.len() < 7 || parts.len() > 9 {
         return Err(ScanError::malformed(
             F,

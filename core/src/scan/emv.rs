@@ -483,12 +483,12 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
     m.profiles = profiles;
 
     let mut refs = Vec::new();
-    let mut push = |kind, v: &Option<String>, warnings: &mut Vec<Warning>| {
+    let mut push = |kind: RefKind, v: &Option<String>, warnings: &mut Vec<Warning>| {
         if let Some(v) = v {
             if v == "***" {
                 warnings.push(Warning::new(
                     WarningCode::PayerInput,
-                    format!("the code asks the payer to enter the {kind:?} value"),
+                    format!("the code asks the payer to enter the {}", kind.label()),
                 ));
             } else if !v.is_empty() {
                 refs.push(BillReference {

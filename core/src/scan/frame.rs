@@ -6,12 +6,12 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use rxing::common::HybridBinarizer;
 use rxing::multi::MultipleBarcodeReader;
 use rxing::qrcode::cpp_port::QrReader;
-use rxing::{BinaryBitmap, DecodeHints, Luma8LuminanceSource};
+use rxing::{BinaryBitmap, DecodeHints};
 use serde::Serialize;
 
+use super::binarize::FastHybrid;
 use super::{ScanError, Scanned, parse_payload, text::decode_text};
 
 /// A borrowed 8-bit luma plane, as cameras deliver it (Android `Y` plane, iOS `kCVPixelFormatType_420YpCbCr8` plane 0).
@@ -407,11 +407,10 @@ fn finish(
 /// binarising an inverted image again.
 fn rxing_decode(img: &Gray, pass: Pass, with_inverted: bool) -> Vec<DecodedCode> {
     let run = || -> (Vec<rxing::RXingResult>, bool) {
-        let Ok(source) = Luma8LuminanceSource::new(img.px.clone(), img.w as u32, img.h as u32)
-        else {
+        let Some(binarizer) = FastHybrid::new(img.px.clone(), img.w, img.h) else {
             return (Vec::new(), false);
         };
-        let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
+        let mut bitmap = BinaryBitmap::new(binarizer);
         let fast = DecodeHints::default();
         let thorough = DecodeHints::default().with(rxing::DecodeHintValue::TryHarder(true));
         for hints in [&fast, &thorough] {

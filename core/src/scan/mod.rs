@@ -3,6 +3,7 @@
 //! Parsing never panics on input: every failure is a [`ScanError`] naming the format and what
 //! is wrong, in words a person can act on.
 
+mod binarize;
 mod checks;
 mod einvoice;
 mod emv;

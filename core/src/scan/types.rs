@@ -133,6 +133,35 @@ pub enum RefKind {
     InvoiceDate,
 }
 
+impl RefKind {
+    /// The reference's name in words, for messages.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RefKind::BillNumber => "bill number",
+            RefKind::Reference => "reference",
+            RefKind::Purpose => "purpose",
+            RefKind::AccountNumber => "account number",
+            RefKind::BillerId => "biller id",
+            RefKind::Ref1 => "reference 1",
+            RefKind::Ref2 => "reference 2",
+            RefKind::SwissQrReference => "QR reference",
+            RefKind::CreditorReference => "creditor reference",
+            RefKind::Message => "message",
+            RefKind::CustomerLabel => "customer label",
+            RefKind::Terminal => "terminal label",
+            RefKind::Store => "store label",
+            RefKind::Mobile => "mobile number",
+            RefKind::VariableSymbol => "variable symbol",
+            RefKind::SpecificSymbol => "specific symbol",
+            RefKind::ConstantSymbol => "constant symbol",
+            RefKind::Period => "billing period",
+            RefKind::PaymentId => "payment id",
+            RefKind::BillId => "bill id",
+            RefKind::InvoiceDate => "invoice date",
+        }
+    }
+}
+
 /// One bill reference carried by a code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BillReference {
