@@ -265,43 +265,59 @@ impl Gray {
         }
     }
 
-    /// Contrast stretch to the 1st–99th percentile: rescues low-contrast, foggy frames.
-    fn stretched(&self) -> Gray {
+    /// The 1st and 99th percentile grey levels, sampling every `step`-th pixel.
+    fn percentiles(&self, step: usize) -> (u8, u8) {
         let mut hist = [0u32; 256];
-        for &p in &self.px {
+        let mut n = 0u32;
+        for &p in self.px.iter().step_by(step.max(1)) {
             if let Some(h) = hist.get_mut(usize::from(p)) {
                 *h += 1;
+                n += 1;
             }
         }
-        let n = self.px.len() as u32;
-        let (mut lo, mut hi, mut acc) = (0usize, 255usize, 0u32);
-        for (i, c) in hist.iter().enumerate() {
+        let cut = n / 100;
+        let mut acc = 0u32;
+        let lo = hist.iter().position(|c| {
             acc += c;
-            if acc > n / 100 {
-                lo = i;
-                break;
-            }
-        }
+            acc > cut
+        });
         acc = 0;
-        for (i, c) in hist.iter().enumerate().rev() {
+        let hi = hist.iter().rposition(|c| {
             acc += c;
-            if acc > n / 100 {
-                hi = i;
-                break;
-            }
-        }
-        if hi <= lo + 1 {
+            acc > cut
+        });
+        (lo.unwrap_or(0) as u8, hi.unwrap_or(255) as u8)
+    }
+
+    /// Contrast stretch to the 1st–99th percentile: rescues low-contrast, foggy frames.
+    fn stretched(&self) -> Gray {
+        let (lo, hi) = self.percentiles(1);
+        if hi <= lo.saturating_add(1) {
             return self.clone();
         }
-        let range = (hi - lo) as u32;
+        let (lo, range) = (u32::from(lo), u32::from(hi - lo));
+        // A lookup table: one division per grey level instead of one per pixel.
+        let lut: Vec<u8> = (0..=255u32)
+            .map(|p| (p.saturating_sub(lo) * 255 / range).min(255) as u8)
+            .collect();
         let px = self
             .px
             .iter()
-            .map(|&p| ((u32::from(p).saturating_sub(lo as u32)) * 255 / range).min(255) as u8)
+            .map(|&p| lut.get(usize::from(p)).copied().unwrap_or(255))
             .collect();
-        Gray { px, ..self.clone() }
+        Gray {
+            w: self.w,
+            h: self.h,
+            px,
+            scale: self.scale,
+            off_x: self.off_x,
+            off_y: self.off_y,
+        }
     }
 }
+
+/// Below this 1st–99th percentile spread (grey levels) a frame is treated as low-contrast.
+const LOW_CONTRAST_RANGE: u8 = 110;
 
 /// A pass of the ladder: a preprocessing step plus an engine.
 #[derive(Clone, Copy)]
@@ -349,12 +365,23 @@ pub fn scan_frame_with(
     });
     let base = frame.crop(region)?;
     let small = base.w.min(base.h) < 480;
-    let mut ladder = vec![Pass::Rxing, Pass::RxingDown2];
+    // A foggy or badly lit frame leaves local blocks under the binariser's minimum contrast;
+    // stretching first is cheaper than failing every other pass (bench: low_contrast).
+    let (lo, hi) = base.percentiles(7);
+    let low_contrast = hi.saturating_sub(lo) < LOW_CONTRAST_RANGE;
+    let mut ladder = if low_contrast {
+        vec![Pass::RxingStretched, Pass::Rxing, Pass::RxingDown2]
+    } else {
+        vec![Pass::Rxing, Pass::RxingDown2]
+    };
     if opts.try_harder {
         if small {
             ladder.push(Pass::RxingUp2);
         }
-        ladder.extend([Pass::RxingStretched, Pass::Rqrr, Pass::RqrrDown2]);
+        if !low_contrast {
+            ladder.push(Pass::RxingStretched);
+        }
+        ladder.extend([Pass::Rqrr, Pass::RqrrDown2]);
     }
     for pass in ladder {
         let found = run_pass(pass, &base);
