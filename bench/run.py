@@ -60,12 +60,15 @@ def main():
             billtap[os.path.basename(rec["path"])] = rec
 
     rows = {}
+    passes = {}
     for m in manifest:
         cat = rows.setdefault(m["category"], {"n": 0, "b_ok": 0, "z_ok": 0, "b_ms": [], "z_ms": []})
         cat["n"] += 1
         rec = billtap.get(m["file"], {"codes": [], "decode_ms": float("nan")})
-        if any(c["text"] == m["payload"] for c in rec["codes"]):
+        hit = next((c for c in rec["codes"] if c["text"] == m["payload"]), None)
+        if hit:
             cat["b_ok"] += 1
+            passes[hit["pass"]] = passes.get(hit["pass"], 0) + 1
         cat["b_ms"].append(rec["decode_ms"])
 
         arr = np.asarray(Image.open(os.path.join(frames, m["file"])).convert("L"))
@@ -94,6 +97,7 @@ def main():
     lines.append("")
     lines.append(f"billtap / zxing-cpp: decode rate {rate_ratio:.3f}×, median time {time_ratio:.2f}× "
                  f"(zxing-cpp {importlib.metadata.version('zxing-cpp')}, profile {args.profile}, {len(manifest)} images)")
+    lines.append("billtap decodes by ladder pass: " + ", ".join(f"{k} {v}" for k, v in sorted(passes.items(), key=lambda kv: -kv[1])))
     table = "\n".join(lines)
     print(table)
     if args.markdown:
