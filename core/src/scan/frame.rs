@@ -386,9 +386,22 @@ pub fn scan_frame_with(
     for pass in ladder {
         let found = run_pass(pass, &base);
         if !found.is_empty() {
+            tracing::debug!(
+                pass = pass.name(),
+                codes = found.len(),
+                width = base.w,
+                height = base.h,
+                "codes found"
+            );
             return Ok(found);
         }
     }
+    tracing::debug!(
+        width = base.w,
+        height = base.h,
+        low_contrast,
+        "no code in frame"
+    );
     Ok(Vec::new())
 }
 

@@ -49,6 +49,27 @@ pub use wallet::{WalletLink, WalletProvider};
 /// without it, text is read as UTF-8 and then as GB18030. This is the only entry point for
 /// payload parsing: route by content, never panic.
 pub fn parse_payload(bytes: &[u8], eci: Option<u32>) -> Result<Scanned, ScanError> {
+    logged(route_bytes(bytes, eci))
+}
+
+/// Logs the outcome: formats and error codes only, never payload content (accounts, names).
+fn logged(result: Result<Scanned, ScanError>) -> Result<Scanned, ScanError> {
+    match &result {
+        Ok(s) => tracing::debug!(
+            format = s.format.as_str(),
+            warnings = s.warnings.len(),
+            "payload parsed"
+        ),
+        Err(e) => tracing::info!(
+            format = e.format().as_str(),
+            error = e.code(),
+            "payload refused"
+        ),
+    }
+    result
+}
+
+fn route_bytes(bytes: &[u8], eci: Option<u32>) -> Result<Scanned, ScanError> {
     // GOST R 56042 declares its own encoding (often Windows-1251) in its header, so it must see
     // the raw bytes before any generic text decoding guesses wrong.
     if bytes.starts_with(b"ST0001") {
@@ -59,14 +80,18 @@ pub fn parse_payload(bytes: &[u8], eci: Option<u32>) -> Result<Scanned, ScanErro
         && eci.is_none()
         && let Some(text) = epc::decode(bytes)
     {
-        return parse_text(&text);
+        return route_text(&text);
     }
     let text = text::decode_text(bytes, eci)?;
-    parse_text(&text)
+    route_text(&text)
 }
 
 /// Parses already-decoded text (from a typed-in code or a decoder that returns strings).
 pub fn parse_text(text: &str) -> Result<Scanned, ScanError> {
+    logged(route_text(text))
+}
+
+fn route_text(text: &str) -> Result<Scanned, ScanError> {
     // Scanners and clipboards add a trailing newline or BOM; content never starts with spaces.
     let t = text
         .trim_start_matches('\u{feff}')

@@ -1,0 +1,95 @@
+//! billtap-ffi: the UniFFI face of billtap-core for Kotlin (Android), Swift (iOS) and Python.
+//!
+//! Thin by design: it adapts core types to FFI records and enums, core errors to public error
+//! enums with scrubbed messages, and host services (logging) to foreign traits. No business
+//! logic lives here. Every export returns `Result`, so a Rust panic reaches Swift and Kotlin
+//! as a thrown error rather than a crash.
+
+uniffi::setup_scaffolding!();
+
+mod errors;
+mod logging;
+mod scan;
+
+pub use errors::{ConfigError, HostError, ScanError};
+pub use logging::{LogLevel, Logger, set_logger};
+pub use scan::{
+    BillReference, Corner, Frame, Payload, PayloadFormat, PayloadProblem, QrFormat, RefKind,
+    Region, ScannedCode, Warning, WarningCode, parse_payload, render_qr, scan_frame,
+};
+
+use std::sync::Arc;
+
+/// How the app configures billtap: where the platform is and which keys to trust.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BilltapConfig {
+    /// Base URL of the bill-payment platform API (https, or http on loopback for the sandbox).
+    pub platform_url: String,
+    /// Pinned platform public keys (base64 Ed25519), newest first; responses must be signed by one.
+    pub pinned_platform_keys: Vec<String>,
+    /// Path of the SQLite database file for receipts and caches.
+    pub database_path: String,
+    /// BCP 47 locale for messages and the platform's `Accept-Language` (`zh-CN`, `en`).
+    pub locale: String,
+}
+
+/// The entry object: one per app, created from a [`BilltapConfig`]. Later capabilities (look
+/// up, pay, top up, receipts) add their methods here.
+#[derive(Debug, uniffi::Object)]
+pub struct Billtap {
+    config: BilltapConfig,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Billtap {
+    /// Checks the configuration and creates the entry object.
+    #[uniffi::constructor]
+    pub fn new(config: BilltapConfig) -> Result<Arc<Self>, ConfigError> {
+        let url = config.platform_url.trim();
+        let loopback = url.starts_with("http://127.0.0.1")
+            || url.starts_with("http://localhost")
+            || url.starts_with("http://[::1]");
+        if !(url.starts_with("https://") || loopback) {
+            return Err(ConfigError::Invalid {
+                reason: "the platform URL must use https (http only on loopback for the sandbox)"
+                    .into(),
+            });
+        }
+        if config.pinned_platform_keys.is_empty() {
+            return Err(ConfigError::Invalid {
+                reason: "at least one pinned platform key is needed to verify responses".into(),
+            });
+        }
+        if config.database_path.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                reason: "the database path is empty".into(),
+            });
+        }
+        tracing::info!(locale = %config.locale, "billtap configured");
+        Ok(Arc::new(Billtap { config }))
+    }
+
+    /// The configuration this instance was created with.
+    pub fn config(&self) -> BilltapConfig {
+        self.config.clone()
+    }
+
+    /// Decodes an image file's bytes (PNG or JPEG) and scans it for codes, on a worker thread:
+    /// safe to await from the UI.
+    pub async fn scan_image(&self, encoded: Vec<u8>) -> Result<Vec<ScannedCode>, ScanError> {
+        tokio::task::spawn_blocking(move || scan::scan_encoded_image(&encoded))
+            .await
+            .map_err(|_| ScanError::Internal {
+                reason: "the scan was interrupted".into(),
+            })?
+    }
+
+    /// Scans a camera frame on a worker thread: safe to await from the UI.
+    pub async fn scan_frame_async(&self, frame: Frame) -> Result<Vec<ScannedCode>, ScanError> {
+        tokio::task::spawn_blocking(move || scan_frame(frame))
+            .await
+            .map_err(|_| ScanError::Internal {
+                reason: "the scan was interrupted".into(),
+            })?
+    }
+}

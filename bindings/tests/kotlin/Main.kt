@@ -1,0 +1,133 @@
+// billtap through its Kotlin/JVM bindings: every exported item, against real files.
+import java.io.File
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.runBlocking
+import uniffi.billtap_ffi.*
+
+val root: File = File(System.getProperty("billtap.root") ?: ".").absoluteFile
+fun frames(name: String): ByteArray = File(root, "tests/fixtures/frames/$name").readBytes()
+
+const val EMVCO = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A"
+const val PIX = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
+
+var passed = 0
+var failed = 0
+
+fun test(name: String, body: () -> Unit) {
+    try {
+        body()
+        passed++
+        println("ok   $name")
+    } catch (e: Throwable) {
+        failed++
+        println("FAIL $name: $e")
+        e.printStackTrace()
+    }
+}
+
+fun check(cond: Boolean, what: () -> String) {
+    if (!cond) throw AssertionError(what())
+}
+
+inline fun <reified E : Throwable> expectThrows(block: () -> Unit): E {
+    try {
+        block()
+    } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionError("expected ${E::class.simpleName}, got $e")
+    }
+    throw AssertionError("expected ${E::class.simpleName}, nothing thrown")
+}
+
+fun config(url: String = "https://platform.example.cn", keys: List<String> = listOf("MCowBQYDK2VwAyEA")) =
+    BilltapConfig(url, keys, "/tmp/billtap-kt.sqlite", "zh-CN")
+
+fun pixFrame(region: Region? = null, fast: Boolean = false) =
+    Frame(frames("pix-200x160-stride216.gray"), 200u, 160u, 216u, region, fast)
+
+class Recorder : Logger {
+    val lines = java.util.Collections.synchronizedList(mutableListOf<Triple<LogLevel, String, String>>())
+    val threads = java.util.Collections.synchronizedSet(mutableSetOf<Long>())
+    override fun log(level: LogLevel, target: String, message: String) {
+        lines.add(Triple(level, target, message))
+        threads.add(Thread.currentThread().id)
+    }
+}
+
+class Exploding : Logger {
+    override fun log(level: LogLevel, target: String, message: String) {
+        throw IllegalStateException("host logger is broken")
+    }
+}
+
+fun main() {
+    test("parsePayload gives the common view") {
+        val p = parsePayload(EMVCO.toByteArray())
+        check(p.format == PayloadFormat.EMV_MPM && p.payable && !p.isStatic) { "$p" }
+        check(p.payeeName == "BEST TRANSPORT" && p.payeeNameLocal == "最佳运输") { "$p" }
+        check(p.amount == "23.72" && p.currency == "CNY" && p.currencyMinorUnits == 2u) { "$p" }
+        check(p.references.contains(BillReference(RefKind.STORE, "1234"))) { "${p.references}" }
+        check(p.warnings.any { it.code == WarningCode.PAYER_INPUT }) { "${p.warnings}" }
+        check(java.math.BigDecimal(p.amount) == java.math.BigDecimal("23.72")) { "decimal string" }
+    }
+    test("parse errors are typed exceptions") {
+        val damaged = expectThrows<ScanException.Damaged> { parsePayload(PIX.replace("Fulano", "Fulana").toByteArray()) }
+        check(damaged.code == "checksum" && damaged.format == PayloadFormat.EMV_MPM) { "$damaged" }
+        expectThrows<ScanException.CustomerCode> { parsePayload("hQVDUFYwMWEaTwegAAAAVVVVVw8SNFZ4kBI0WNGRIgESNF8=".toByteArray()) }
+        val other = expectThrows<ScanException.NotAPayment> { parsePayload("https://example.com/4111111111111111".toByteArray()) }
+        check(!other.toString().contains("4111")) { "content must be scrubbed: $other" }
+    }
+    test("scanFrame reads a strided luma buffer and honours the region") {
+        val codes = scanFrame(pixFrame())
+        check(codes.map { it.text } == listOf(PIX)) { "$codes" }
+        check(codes[0].payload?.currency == "BRL" && codes[0].problem == null && codes[0].corners.size == 4) { "${codes[0]}" }
+        check(scanFrame(pixFrame(Region(150u, 0u, 50u, 160u), fast = true)).isEmpty()) { "region" }
+        expectThrows<ScanException.BadImage> { scanFrame(Frame(ByteArray(100), 200u, 160u, 216u, null, false)) }
+    }
+    test("async scans of real PNG and JPEG files are suspend functions") {
+        val app = Billtap(config())
+        check(app.config().locale == "zh-CN") { "config" }
+        runBlocking {
+            val results = listOf("water-bill-crop.png", "water-bill-crop.jpg").map { name -> async { app.scanImage(frames(name)) } }.awaitAll()
+            for (codes in results) {
+                val p = codes[0].payload!!
+                check(p.amount == "268.40" && p.payeeNameLocal == "北京市自来水集团") { "$p" }
+                check(p.references.contains(BillReference(RefKind.BILLER_ID, "BJ-WATER-001"))) { "${p.references}" }
+            }
+            check(app.scanFrameAsync(pixFrame())[0].text == PIX) { "frame" }
+            expectThrows<ScanException.BadImage> { runBlocking { app.scanImage("not an image".toByteArray()) } }
+        }
+        app.close()
+    }
+    test("config is checked") {
+        expectThrows<ConfigException.Invalid> { Billtap(config(url = "http://platform.example.cn")) }
+        expectThrows<ConfigException.Invalid> { Billtap(config(keys = emptyList())) }
+        Billtap(config(url = "http://127.0.0.1:8080")).close()
+    }
+    test("renderQr round-trips through scanImage") {
+        val png = renderQr(PIX, QrFormat.Png(4u))
+        check(png.sliceArray(0..3).contentEquals(byteArrayOf(0x89.toByte(), 'P'.code.toByte(), 'N'.code.toByte(), 'G'.code.toByte()))) { "png magic" }
+        check(runBlocking { Billtap(config()).scanImage(png) }[0].text == PIX) { "round trip" }
+        check(String(renderQr(PIX, QrFormat.Svg)).contains("<svg")) { "svg" }
+        check(String(renderQr("hi", QrFormat.Terminal)).contains("█")) { "terminal" }
+        expectThrows<ScanException.Render> { renderQr("9".repeat(8000), QrFormat.Png(1u)) }
+    }
+    test("foreign logger gets lines from any thread; a throwing one is harmless") {
+        val rec = Recorder()
+        setLogger(rec, LogLevel.DEBUG)
+        parsePayload(PIX.toByteArray())
+        expectThrows<ScanException.NotAPayment> { parsePayload("hello".toByteArray()) }
+        runBlocking { Billtap(config()).scanImage(frames("water-bill-crop.jpg")) }
+        val messages = rec.lines.map { it.third }
+        check(messages.any { it.contains("payload parsed") && it.contains("format=emv_mpm") }) { "$messages" }
+        check(rec.lines.any { it.first == LogLevel.INFO && it.third.contains("error=not_payment") }) { "$messages" }
+        check(messages.none { it.contains("Fulano") }) { "payload content leaked into logs" }
+        check(rec.threads.size >= 2) { "threads ${rec.threads}" }
+        setLogger(Exploding(), LogLevel.TRACE)
+        check(parsePayload(PIX.toByteArray()).currency == "BRL") { "still works" }
+        setLogger(null, LogLevel.INFO)
+    }
+    println("kotlin: $passed passed, $failed failed")
+    kotlin.system.exitProcess(if (failed == 0) 0 else 1)
+}

@@ -1,0 +1,144 @@
+"""billtap through its Python bindings: every exported item, against real files.
+
+Runs against the `billtap` package (maturin, `pip install ./bindings`) or, with
+BILLTAP_BINDINGS=dir, against generated bindings in that directory.
+"""
+import asyncio
+import os
+import threading
+
+import pytest
+
+try:
+    from billtap import billtap_ffi as bt
+except ImportError:  # generated bindings on sys.path (scripts/test.sh sets PYTHONPATH)
+    import billtap_ffi as bt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+FRAMES = os.path.join(ROOT, "tests", "fixtures", "frames")
+EMVCO = ("00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST "
+         "TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME"
+         "91320016A0112233449988770708123456786304A13A")
+PIX = ("00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de "
+       "Tal6008BRASILIA62070503***63041D3D")
+
+
+def config(**kw):
+    base = dict(platform_url="https://platform.example.cn", pinned_platform_keys=["MCowBQYDK2VwAyEA"],
+                database_path="/tmp/billtap-test.sqlite", locale="zh-CN")
+    base.update(kw)
+    return bt.BilltapConfig(**base)
+
+
+def read(name):
+    with open(os.path.join(FRAMES, name), "rb") as f:
+        return f.read()
+
+
+def test_parse_payload_gives_the_common_view():
+    p = bt.parse_payload(EMVCO.encode())
+    assert p.format == bt.PayloadFormat.EMV_MPM
+    assert p.payable and not p.is_static
+    assert p.payee_name == "BEST TRANSPORT" and p.payee_name_local == "最佳运输"
+    assert (p.amount, p.currency, p.currency_minor_units) == ("23.72", "CNY", 2)
+    assert bt.BillReference(kind=bt.RefKind.STORE, value="1234") in p.references
+    assert any(w.code == bt.WarningCode.PAYER_INPUT for w in p.warnings)
+    assert '"format":"emv_mpm"' in p.detail_json
+
+
+def test_parse_errors_are_typed_exceptions():
+    with pytest.raises(bt.ScanError.Damaged) as e:
+        bt.parse_payload(PIX.replace("Fulano", "Fulana").encode())
+    assert e.value.code == "checksum" and e.value.format == bt.PayloadFormat.EMV_MPM
+    assert "do not pay" in e.value.reason
+    with pytest.raises(bt.ScanError.CustomerCode):
+        bt.parse_payload(b"hQVDUFYwMWEaTwegAAAAVVVVVw8SNFZ4kBI0WNGRIgESNF8=")
+    with pytest.raises(bt.ScanError.NotAPayment) as e:
+        bt.parse_payload(b"https://example.com/private/4111111111111111")
+    assert "4111" not in e.value.reason  # content is scrubbed at the boundary
+
+
+def test_scan_frame_with_stride_and_region():
+    data = read("pix-200x160-stride216.gray")
+    codes = bt.scan_frame(bt.Frame(data=data, width=200, height=160, stride=216, region=None, fast=False))
+    assert [c.text for c in codes] == [PIX]
+    assert codes[0].payload.currency == "BRL" and codes[0].problem is None
+    assert len(codes[0].corners) == 4 and all(30 <= c.x <= 160 for c in codes[0].corners)
+    empty = bt.scan_frame(bt.Frame(data=data, width=200, height=160, stride=216,
+                                   region=bt.Region(x=150, y=0, width=50, height=160), fast=True))
+    assert empty == []
+    with pytest.raises(bt.ScanError.BadImage):
+        bt.scan_frame(bt.Frame(data=data[:1000], width=200, height=160, stride=216, region=None, fast=False))
+
+
+def test_async_scans_of_real_png_and_jpeg_files():
+    app = bt.Billtap(config())
+    assert app.config().locale == "zh-CN"
+
+    async def run():
+        png, jpg = await asyncio.gather(app.scan_image(read("water-bill-crop.png")), app.scan_image(read("water-bill-crop.jpg")))
+        frame = await app.scan_frame_async(bt.Frame(data=read("pix-200x160-stride216.gray"), width=200, height=160,
+                                                    stride=216, region=None, fast=False))
+        return png, jpg, frame
+
+    png, jpg, frame = asyncio.run(run())
+    for codes in (png, jpg):
+        assert codes[0].payload.amount == "268.40"
+        assert codes[0].payload.payee_name_local == "北京市自来水集团"
+        assert bt.BillReference(kind=bt.RefKind.BILLER_ID, value="BJ-WATER-001") in codes[0].payload.references
+    assert frame[0].text == PIX
+    with pytest.raises(bt.ScanError.BadImage):
+        asyncio.run(app.scan_image(b"not an image"))
+
+
+def test_config_is_checked():
+    with pytest.raises(bt.ConfigError.Invalid):
+        bt.Billtap(config(platform_url="http://platform.example.cn"))
+    with pytest.raises(bt.ConfigError.Invalid):
+        bt.Billtap(config(pinned_platform_keys=[]))
+    bt.Billtap(config(platform_url="http://127.0.0.1:8080"))
+
+
+def test_render_qr_round_trips():
+    png = bt.render_qr(PIX, bt.QrFormat.PNG(module_px=4))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    codes = asyncio.run(bt.Billtap(config()).scan_image(png))
+    assert codes[0].text == PIX
+    assert b"<svg" in bt.render_qr(PIX, bt.QrFormat.SVG())
+    assert "█" in bt.render_qr("hi", bt.QrFormat.TERMINAL()).decode()
+    with pytest.raises(bt.ScanError.Render):
+        bt.render_qr("9" * 8000, bt.QrFormat.PNG(module_px=1))
+
+
+class Recorder(bt.Logger):
+    def __init__(self):
+        self.lines = []
+        self.threads = set()
+
+    def log(self, level, target, message):
+        self.lines.append((level, target, message))
+        self.threads.add(threading.get_ident())
+
+
+class Exploding(bt.Logger):
+    def log(self, level, target, message):
+        raise RuntimeError("host logger is broken")
+
+
+def test_foreign_logger_receives_lines_and_a_throwing_one_is_harmless():
+    rec = Recorder()
+    bt.set_logger(rec, bt.LogLevel.DEBUG)
+    bt.parse_payload(PIX.encode())
+    with pytest.raises(bt.ScanError.NotAPayment):
+        bt.parse_payload(b"hello")
+    asyncio.run(bt.Billtap(config()).scan_image(read("water-bill-crop.jpg")))  # logs from a worker thread
+    messages = [m for _, _, m in rec.lines]
+    assert any("payload parsed" in m and "format=emv_mpm" in m for m in messages), messages
+    assert any(lvl == bt.LogLevel.INFO and "error=not_payment" in m for lvl, _, m in rec.lines)
+    assert any("codes found" in m for m in messages)
+    assert all("Fulano" not in m for m in messages)
+    assert len(rec.threads) >= 2
+
+    bt.set_logger(Exploding(), bt.LogLevel.TRACE)
+    assert bt.parse_payload(PIX.encode()).currency == "BRL"
+    bt.set_logger(None, bt.LogLevel.INFO)
