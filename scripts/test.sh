@@ -1,44 +1,136 @@
 #!/usr/bin/env bash
-# Runs every billtap test suite and ends with one line: "N passed, M failed".
-# On a fresh machine of this kind it first installs what the suites need (see .ci/run for the
-# system packages), so this one command is all a contributor or CI runs.
+# Runs every billtap test suite — Rust, Python, Kotlin/JVM, Swift — and ends with one line:
+# "N passed, M failed". On a fresh machine of this kind it first installs what the suites need
+# (apt packages: .ci/run; Python, Kotlin and Swift toolchains: below, cached outside git).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 export CARGO_TERM_COLOR=never
+TOOLS=$ROOT/.tools                                       # in .gitignore
+SWIFT_ROOT=${BILLTAP_SWIFT_CHROOT:-/var/tmp/billtap-swift-chroot}
 
 passed=0
 failed=0
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
+add() { passed=$((passed + $1)); failed=$((failed + $2)); echo "   $1 passed, $2 failed"; }
+
 # A suite that is one check: counts as one test.
 check() {
   local name=$1; shift
   echo "== $name: $*"
-  if "$@" >"$log/$name.out" 2>&1; then
-    passed=$((passed + 1)); echo "   ok"
-  else
-    failed=$((failed + 1)); echo "   FAILED"; tail -n 40 "$log/$name.out"
+  if "$@" >"$log/$name.out" 2>&1; then add 1 0; else add 0 1; tail -n 40 "$log/$name.out"; fi
+}
+
+# A set-up step: not a test, but its failure is one.
+step() {
+  local name=$1; shift
+  echo "== $name: $*"
+  if "$@" >"$log/$name.out" 2>&1; then echo "   done"; else add 0 1; tail -n 40 "$log/$name.out"; fi
+}
+
+# Runs a suite, then counts its tests with a parser; a suite that fails without reporting
+# failures (build error) counts as one failure.
+suite() {
+  local name=$1 parser=$2; shift 2
+  echo "== $name: $*"
+  "$@" >"$log/$name.out" 2>&1
+  local rc=$? p f
+  read -r p f < <($parser "$log/$name.out")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  add "$p" "$f"
+  if [ "$rc" -ne 0 ]; then tail -n 60 "$log/$name.out"; fi
+}
+
+count_cargo() {
+  awk '/^test result:/ {p += $4; f += $6} END {print p+0, f+0}' "$1"
+}
+count_pytest() {
+  local line; line=$(grep -E '^(=+ )?[0-9]+ (passed|failed)' "$1" | tail -1)
+  echo "$(grep -Eo '[0-9]+ passed' <<<"$line" | grep -Eo '[0-9]+' || echo 0) $(grep -Eo '[0-9]+ failed' <<<"$line" | grep -Eo '[0-9]+' || echo 0)"
+}
+count_kotlin() {
+  awk '/^kotlin: / {print $2, $4; found=1} END {if (!found) print 0, 0}' "$1"
+}
+count_xctest() {
+  # "Executed 7 tests, with 0 failures" (last summary line is the total)
+  grep -Eo 'Executed [0-9]+ tests?, with [0-9]+ failures?' "$1" | tail -1 | awk '{print $2 - $5, $5} END {if (NR == 0) print 0, 0}'
+}
+
+# --- set-up (idempotent) ---------------------------------------------------------------
+setup_python() {
+  [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install -q pytest
+}
+setup_kotlin() {
+  [ -x "$TOOLS/node_modules/kotlin-compiler/bin/kotlinc" ] ||
+    npm install --prefix "$TOOLS" --no-audit --no-fund --silent kotlin-compiler@2.4.20
+}
+setup_swift() {
+  if [ ! -x "$SWIFT_ROOT/usr/bin/swift" ]; then
+    local mirror
+    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+    debootstrap --variant=minbase trixie "$SWIFT_ROOT" "${mirror:-http://deb.debian.org/debian}" &&
+      chroot "$SWIFT_ROOT" apt-get install -y --no-install-recommends swiftlang libc6-dev
   fi
 }
 
-# cargo test: counts every test from the "test result:" lines; a build failure counts as one.
-cargo_tests() {
-  echo "== rust: cargo test --workspace"
-  cargo test --workspace --no-fail-fast >"$log/rust.out" 2>&1
+# --- the suites ---------------------------------------------------------------------------
+rust_suite() { cargo test --workspace --no-fail-fast; }
+
+build_ffi() {
+  # Separate builds: building them together unifies uniffi's `cli` feature into the cdylib.
+  cargo build -p billtap-ffi && cargo build -p uniffi-bindgen || return 1
+  rm -rf target/bindings
+  for lang in python kotlin swift; do
+    target/debug/uniffi-bindgen generate target/debug/libbilltap_ffi.so --no-format -l "$lang" -o "target/bindings/$lang" || return 1
+  done
+}
+
+python_suite() {
+  # The Python package as users get it: `pip install ./bindings` (maturin, UniFFI mode).
+  [ -x "$TOOLS/pkg-venv/bin/python" ] || python3 -m venv "$TOOLS/pkg-venv"
+  "$TOOLS/pkg-venv/bin/pip" install -q pytest &&
+    CARGO_TARGET_DIR=$ROOT/target "$TOOLS/pkg-venv/bin/pip" install -q --force-reinstall ./bindings &&
+    (cd /tmp && "$TOOLS/pkg-venv/bin/python" -m pytest -q "$ROOT/bindings/tests/python")
+}
+
+kotlin_suite() {
+  local K=$TOOLS/node_modules/kotlin-compiler
+  local CP=/usr/share/java/jna.jar:$K/lib/kotlinx-coroutines-core-jvm.jar
+  "$K/bin/kotlinc" -nowarn -cp "$CP" target/bindings/kotlin/uniffi/billtap_ffi/billtap_ffi.kt bindings/tests/kotlin/*.kt -d target/kotlin-tests.jar &&
+    java -Djna.library.path="$ROOT/target/debug" -Dbilltap.root="$ROOT" -cp "target/kotlin-tests.jar:$CP:$K/lib/kotlin-stdlib.jar" MainKt
+}
+
+swift_suite() {
+  local pkg=$ROOT/target/swift-pkg
+  rm -rf "$pkg/Sources" "$pkg/Tests" && mkdir -p "$pkg"
+  cp -r bindings/tests/swift/Package.swift bindings/tests/swift/Sources bindings/tests/swift/Tests "$pkg/"
+  cp target/bindings/swift/billtap_ffi.swift "$pkg/Sources/BilltapFFI/"
+  cp target/bindings/swift/billtap_ffiFFI.h "$pkg/Sources/billtap_ffiFFI/"
+  cp target/bindings/swift/billtap_ffiFFI.modulemap "$pkg/Sources/billtap_ffiFFI/module.modulemap"
+  mkdir -p "$SWIFT_ROOT/proc" "$SWIFT_ROOT/billtap"
+  mountpoint -q "$SWIFT_ROOT/proc" || mount -t proc proc "$SWIFT_ROOT/proc"
+  mountpoint -q "$SWIFT_ROOT/billtap" || mount --bind "$ROOT" "$SWIFT_ROOT/billtap"
+  chroot "$SWIFT_ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
+    BILLTAP_LIB_DIR=/billtap/target/debug LD_LIBRARY_PATH=/billtap/target/debug BILLTAP_ROOT=/billtap \
+    sh -c 'cd /billtap/target/swift-pkg && swift test --disable-swift-testing'
   local rc=$?
-  local p f
-  p=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log/rust.out" | awk '{s+=$4} END {print s+0}')
-  f=$(grep -Eo '[0-9]+ failed;' "$log/rust.out" | awk '{s+=$1} END {print s+0}')
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-  passed=$((passed + p)); failed=$((failed + f))
-  echo "   $p passed, $f failed"
-  if [ "$rc" -ne 0 ]; then grep -E '^(test .* FAILED|error|thread .* panicked|failures:)' -A3 "$log/rust.out" | head -80; fi
+  umount "$SWIFT_ROOT/billtap" 2>/dev/null; umount "$SWIFT_ROOT/proc" 2>/dev/null
+  return $rc
 }
 
 check fmt cargo fmt --all -- --check
 check clippy cargo clippy --workspace --all-targets -- -D warnings
-cargo_tests
+suite rust count_cargo rust_suite
+step bindings-generate build_ffi
+step python-setup setup_python
+suite python count_pytest python_suite
+step kotlin-setup setup_kotlin
+suite kotlin count_kotlin kotlin_suite
+step swift-setup setup_swift
+suite swift count_xctest swift_suite
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,22 @@
+// swift-tools-version:6.0
+// billtap's Swift binding tests. scripts/bindings-test.sh copies this package to
+// target/swift-pkg, adds the generated billtap_ffi.swift, header and modulemap, and runs
+// `swift test` against the host-built libbilltap_ffi.so (BILLTAP_LIB_DIR).
+import PackageDescription
+import Foundation
+
+let libDir = ProcessInfo.processInfo.environment["BILLTAP_LIB_DIR"] ?? "../../debug"
+
+let package = Package(
+    name: "BilltapSwiftTests",
+    targets: [
+        .systemLibrary(name: "billtap_ffiFFI", path: "Sources/billtap_ffiFFI"),
+        .target(
+            name: "BilltapFFI",
+            dependencies: ["billtap_ffiFFI"],
+            path: "Sources/BilltapFFI",
+            linkerSettings: [.unsafeFlags(["-L", libDir, "-lbilltap_ffi"])]
+        ),
+        .testTarget(name: "BilltapTests", dependencies: ["BilltapFFI"], path: "Tests/BilltapTests"),
+    ]
+)

@@ -1,0 +1,135 @@
+// billtap through its Swift bindings: every exported item, against real files.
+import Foundation
+import XCTest
+@testable import BilltapFFI
+
+let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment["BILLTAP_ROOT"] ?? FileManager.default.currentDirectoryPath)
+func frames(_ name: String) throws -> Data {
+    try Data(contentsOf: root.appendingPathComponent("tests/fixtures/frames/\(name)"))
+}
+
+let EMVCO = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A"
+let PIX = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
+
+func config(url: String = "https://platform.example.cn", keys: [String] = ["MCowBQYDK2VwAyEA"]) -> BilltapConfig {
+    BilltapConfig(platformUrl: url, pinnedPlatformKeys: keys, databasePath: "/tmp/billtap-swift.sqlite", locale: "zh-CN")
+}
+
+func pixFrame(region: Region? = nil, fast: Bool = false) throws -> Frame {
+    Frame(data: try frames("pix-200x160-stride216.gray"), width: 200, height: 160, stride: 216, region: region, fast: fast)
+}
+
+final class Recorder: Logger, @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var lines: [(LogLevel, String)] = []
+    func log(level: LogLevel, target: String, message: String) throws {
+        lock.lock(); defer { lock.unlock() }
+        lines.append((level, message))
+    }
+}
+
+struct HostFailure: Error {}
+
+final class Exploding: Logger, @unchecked Sendable {
+    func log(level: LogLevel, target: String, message: String) throws {
+        throw HostFailure()
+    }
+}
+
+final class BilltapTests: XCTestCase {
+    func testParsePayloadGivesTheCommonView() throws {
+        let p = try parsePayload(bytes: Data(EMVCO.utf8))
+        XCTAssertEqual(p.format, .emvMpm)
+        XCTAssertTrue(p.payable)
+        XCTAssertFalse(p.isStatic)
+        XCTAssertEqual(p.payeeName, "BEST TRANSPORT")
+        XCTAssertEqual(p.payeeNameLocal, "最佳运输")
+        XCTAssertEqual(p.amount, "23.72")
+        XCTAssertEqual(p.currency, "CNY")
+        XCTAssertEqual(p.currencyMinorUnits, 2)
+        XCTAssertTrue(p.references.contains(BillReference(kind: .store, value: "1234")))
+        XCTAssertTrue(p.warnings.contains { $0.code == .payerInput })
+        XCTAssertEqual(Decimal(string: p.amount!), Decimal(string: "23.72"))
+    }
+
+    func testParseErrorsAreTypedErrors() throws {
+        XCTAssertThrowsError(try parsePayload(bytes: Data(PIX.replacingOccurrences(of: "Fulano", with: "Fulana").utf8))) { error in
+            guard case ScanError.Damaged(let format, let code, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(format, .emvMpm)
+            XCTAssertEqual(code, "checksum")
+            XCTAssertTrue(reason.contains("do not pay"))
+        }
+        XCTAssertThrowsError(try parsePayload(bytes: Data("hQVDUFYwMWEaTwegAAAAVVVVVw8SNFZ4kBI0WNGRIgESNF8=".utf8))) { error in
+            guard case ScanError.CustomerCode = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try parsePayload(bytes: Data("https://example.com/4111111111111111".utf8))) { error in
+            guard case ScanError.NotAPayment(let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertFalse(reason.contains("4111"))
+        }
+    }
+
+    func testScanFrameReadsAStridedBufferAndHonoursTheRegion() throws {
+        let codes = try scanFrame(frame: try pixFrame())
+        XCTAssertEqual(codes.map(\.text), [PIX])
+        XCTAssertEqual(codes[0].payload?.currency, "BRL")
+        XCTAssertNil(codes[0].problem)
+        XCTAssertEqual(codes[0].corners.count, 4)
+        XCTAssertTrue(try scanFrame(frame: try pixFrame(region: Region(x: 150, y: 0, width: 50, height: 160), fast: true)).isEmpty)
+        XCTAssertThrowsError(try scanFrame(frame: Frame(data: Data(count: 100), width: 200, height: 160, stride: 216, region: nil, fast: false))) { error in
+            guard case ScanError.BadImage = error else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testAsyncScansOfRealPngAndJpegFiles() async throws {
+        let app = try Billtap(config: config())
+        XCTAssertEqual(app.config().locale, "zh-CN")
+        async let png = app.scanImage(encoded: try frames("water-bill-crop.png"))
+        async let jpg = app.scanImage(encoded: try frames("water-bill-crop.jpg"))
+        for codes in try await [png, jpg] {
+            let p = try XCTUnwrap(codes.first?.payload)
+            XCTAssertEqual(p.amount, "268.40")
+            XCTAssertEqual(p.payeeNameLocal, "北京市自来水集团")
+            XCTAssertTrue(p.references.contains(BillReference(kind: .billerId, value: "BJ-WATER-001")))
+        }
+        let frameCodes = try await app.scanFrameAsync(frame: try pixFrame())
+        XCTAssertEqual(frameCodes.first?.text, PIX)
+        do {
+            _ = try await app.scanImage(encoded: Data("not an image".utf8))
+            XCTFail("expected BadImage")
+        } catch ScanError.BadImage {
+        }
+    }
+
+    func testConfigIsChecked() throws {
+        XCTAssertThrowsError(try Billtap(config: config(url: "http://platform.example.cn")))
+        XCTAssertThrowsError(try Billtap(config: config(keys: []))) { error in
+            guard case ConfigError.Invalid = error else { return XCTFail("\(error)") }
+        }
+        _ = try Billtap(config: config(url: "http://127.0.0.1:8080"))
+    }
+
+    func testRenderQrRoundTrips() async throws {
+        let png = try renderQr(text: PIX, format: .png(modulePx: 4))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        let codes = try await Billtap(config: config()).scanImage(encoded: png)
+        XCTAssertEqual(codes.first?.text, PIX)
+        XCTAssertTrue(String(decoding: try renderQr(text: PIX, format: .svg), as: UTF8.self).contains("<svg"))
+        XCTAssertTrue(String(decoding: try renderQr(text: "hi", format: .terminal), as: UTF8.self).contains("█"))
+        XCTAssertThrowsError(try renderQr(text: String(repeating: "9", count: 8000), format: .png(modulePx: 1)))
+    }
+
+    func testForeignLoggerAndAThrowingOneIsHarmless() async throws {
+        let rec = Recorder()
+        try setLogger(logger: rec, minLevel: .debug)
+        _ = try parsePayload(bytes: Data(PIX.utf8))
+        XCTAssertThrowsError(try parsePayload(bytes: Data("hello".utf8)))
+        _ = try await Billtap(config: config()).scanImage(encoded: try frames("water-bill-crop.jpg"))
+        let messages = rec.lines.map(\.1)
+        XCTAssertTrue(messages.contains { $0.contains("payload parsed") && $0.contains("format=emv_mpm") }, "\(messages)")
+        XCTAssertTrue(rec.lines.contains { $0.0 == .info && $0.1.contains("error=not_payment") })
+        XCTAssertFalse(messages.contains { $0.contains("Fulano") })
+        try setLogger(logger: Exploding(), minLevel: .trace)
+        XCTAssertEqual(try parsePayload(bytes: Data(PIX.utf8)).currency, "BRL")
+        try setLogger(logger: nil, minLevel: .info)
+    }
+}
