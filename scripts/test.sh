@@ -34,7 +34,7 @@ step() {
 # failures (build error) counts as one failure.
 suite() {
   local name=$1 parser=$2; shift 2
-  echo "== $name: $*"
+  echo "== $name: $* (at ${SECONDS}s)"
   "$@" >"$log/$name.out" 2>&1
   local rc=$? p f
   read -r p f < <($parser "$log/$name.out")
@@ -67,13 +67,18 @@ setup_kotlin() {
   [ -x "$TOOLS/node_modules/kotlin-compiler/bin/kotlinc" ] ||
     npm install --prefix "$TOOLS" --no-audit --no-fund --silent kotlin-compiler@2.4.20
 }
+swift_ready() { [ -f "$SWIFT_ROOT/etc/debian_version" ] && chroot "$SWIFT_ROOT" /usr/bin/swift --version >/dev/null 2>&1; }
 setup_swift() {
-  if [ ! -x "$SWIFT_ROOT/usr/bin/swift" ]; then
-    local mirror
-    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
-    debootstrap --variant=minbase trixie "$SWIFT_ROOT" "${mirror:-http://deb.debian.org/debian}" &&
-      chroot "$SWIFT_ROOT" apt-get install -y --no-install-recommends swiftlang libc6-dev
+  swift_ready && return 0
+  # A chroot left half-made by an interrupted run is finished if it can be, else rebuilt.
+  if [ -f "$SWIFT_ROOT/etc/debian_version" ] && chroot "$SWIFT_ROOT" apt-get install -y --no-install-recommends swiftlang libc6-dev; then
+    swift_ready && return 0
   fi
+  rm -rf "$SWIFT_ROOT"
+  local mirror
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+  debootstrap --variant=minbase trixie "$SWIFT_ROOT" "${mirror:-http://deb.debian.org/debian}" &&
+    chroot "$SWIFT_ROOT" apt-get install -y --no-install-recommends swiftlang libc6-dev && swift_ready
 }
 
 # --- the suites ---------------------------------------------------------------------------

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the release library the apps ship, the way they ship it: generate the bindings from
+# the unstripped library (UniFFI's metadata lives in its symbol table), then strip it and keep
+# the symbols in a separate file for crash symbolication. Prints the sizes for
+# docs/PERFORMANCE.md. Output: target/dist/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q --release -p billtap-ffi
+cargo build -q -p uniffi-bindgen
+dist=target/dist
+rm -rf "$dist" && mkdir -p "$dist"
+lib=target/release/libbilltap_ffi.so
+for lang in kotlin swift python; do
+  target/debug/uniffi-bindgen generate "$lib" --no-format -l "$lang" -o "$dist/bindings/$lang" >/dev/null
+done
+objcopy --only-keep-debug "$lib" "$dist/libbilltap_ffi.so.debug"
+objcopy --strip-all --add-gnu-debuglink="$dist/libbilltap_ffi.so.debug" "$lib" "$dist/libbilltap_ffi.so"
+cp target/release/libbilltap_ffi.a "$dist/" 2>/dev/null || true
+size() { stat -c %s "$1"; }
+echo "unstripped $(size "$lib") bytes"
+echo "stripped   $(size "$dist/libbilltap_ffi.so") bytes ($(awk "BEGIN {printf \"%.2f\", $(size "$dist/libbilltap_ffi.so") / 1048576}") MiB; budget 4 MiB)"
+echo "symbols    $(size "$dist/libbilltap_ffi.so.debug") bytes"
