@@ -67,7 +67,8 @@ setup_kotlin() {
   [ -x "$TOOLS/node_modules/kotlin-compiler/bin/kotlinc" ] ||
     npm install --prefix "$TOOLS" --no-audit --no-fund --silent kotlin-compiler@2.4.20
 }
-swift_ready() { [ -f "$SWIFT_ROOT/etc/debian_version" ] && chroot "$SWIFT_ROOT" /usr/bin/swift --version >/dev/null 2>&1; }
+# (swift itself needs /proc mounted; testing the file inside the chroot does not.)
+swift_ready() { [ -f "$SWIFT_ROOT/etc/debian_version" ] && chroot "$SWIFT_ROOT" test -x /usr/bin/swift; }
 setup_swift() {
   swift_ready && return 0
   # A chroot left half-made by an interrupted run is finished if it can be, else rebuilt.
