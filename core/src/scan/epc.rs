@@ -232,18 +232,14 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
             value: p.clone(),
         });
     }
-    Ok(Scanned {
-        format: F,
-        payable: true,
-        payee_name: Some(name.clone()),
-        payee_name_local: None,
-        payee_city: None,
+    let scanned = Scanned::transfer(
+        F,
+        Some(name.clone()),
         amount,
-        currency: Some(eur),
-        references: refs,
-        initiation: Scanned::initiation_from_amount(&amount),
+        eur,
+        refs,
         warnings,
-        detail: Detail::Epc(EpcTransfer {
+        Detail::Epc(EpcTransfer {
             version,
             charset,
             identification,
@@ -256,5 +252,6 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
             text,
             information,
         }),
-    })
+    );
+    Ok(scanned)
 }

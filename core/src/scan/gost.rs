@@ -169,17 +169,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Scanned, ScanError> {
             });
         }
     }
-    Ok(Scanned {
-        format: F,
-        payable: true,
-        payee_name: Some(g.name.clone()),
-        payee_name_local: None,
-        payee_city: None,
+    let scanned = Scanned::transfer(
+        F,
+        Some(g.name.clone()),
         amount,
-        currency: Some(rub),
-        references: refs,
-        initiation: Scanned::initiation_from_amount(&amount),
+        rub,
+        refs,
         warnings,
-        detail: Detail::Gost(g),
-    })
+        Detail::Gost(g),
+    );
+    Ok(scanned)
 }

@@ -140,17 +140,14 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
         due_date,
         fields: raw,
     };
-    Ok(Scanned {
-        format: F,
-        payable: true,
-        payee_name: s.recipient.clone(),
-        payee_name_local: None,
-        payee_city: None,
+    let scanned = Scanned::transfer(
+        F,
+        s.recipient.clone(),
         amount,
-        currency: Some(currency),
-        references: refs,
-        initiation: Scanned::initiation_from_amount(&amount),
+        currency,
+        refs,
         warnings,
-        detail: Detail::Spayd(s),
-    })
+        Detail::Spayd(s),
+    );
+    Ok(scanned)
 }

@@ -372,18 +372,15 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
             value: m.clone(),
         });
     }
-    Ok(Scanned {
-        format: F,
-        payable: true,
-        payee_name: Some(creditor.name.clone()),
-        payee_name_local: None,
-        payee_city: Some(creditor.town.clone()).filter(|s| !s.is_empty()),
+    let town = creditor.town.clone();
+    let scanned = Scanned::transfer(
+        F,
+        Some(creditor.name.clone()),
         amount,
-        currency: Some(currency),
-        references: refs,
-        initiation: Scanned::initiation_from_amount(&amount),
+        currency,
+        refs,
         warnings,
-        detail: Detail::SwissQrBill(SwissBill {
+        Detail::SwissQrBill(SwissBill {
             version,
             iban,
             qr_iban,
@@ -397,6 +394,10 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
             swico,
             alternative_procedures,
         }),
+    );
+    Ok(Scanned {
+        payee_city: Some(town).filter(|s| !s.is_empty()),
+        ..scanned
     })
 }
 

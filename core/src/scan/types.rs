@@ -278,6 +278,32 @@ impl Scanned {
             Initiation::Static
         }
     }
+
+    /// A payable credit transfer (Swiss, EPC, UPI, GOST, SPAYD): no local-language name, and
+    /// static exactly when the payer enters the amount.
+    pub(crate) fn transfer(
+        format: Format,
+        payee_name: Option<String>,
+        amount: Option<Money>,
+        currency: Currency,
+        references: Vec<BillReference>,
+        warnings: Vec<Warning>,
+        detail: Detail,
+    ) -> Scanned {
+        Scanned {
+            format,
+            payable: true,
+            payee_name,
+            payee_name_local: None,
+            payee_city: None,
+            amount,
+            currency: Some(currency),
+            references,
+            initiation: Scanned::initiation_from_amount(&amount),
+            warnings,
+            detail,
+        }
+    }
 }
 
 /// Why a code could not be used, in words a person can act on.

@@ -132,17 +132,14 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
             value: n.clone(),
         });
     }
-    Ok(Scanned {
-        format: F,
-        payable: true,
-        payee_name: u.payee_name.clone(),
-        payee_name_local: None,
-        payee_city: None,
+    let scanned = Scanned::transfer(
+        F,
+        u.payee_name.clone(),
         amount,
-        currency: Some(inr),
-        references: refs,
-        initiation: Scanned::initiation_from_amount(&amount),
+        inr,
+        refs,
         warnings,
-        detail: Detail::Upi(u),
-    })
+        Detail::Upi(u),
+    );
+    Ok(scanned)
 }
