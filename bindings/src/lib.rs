@@ -33,6 +33,23 @@ pub struct BilltapConfig {
     pub locale: String,
 }
 
+/// Whether a URL is plain http to this device (the sandbox), judged by its exact host, so
+/// that `http://localhost.example.com` does not pass.
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    matches!(host, "127.0.0.1" | "localhost" | "::1")
+}
+
 /// The entry object: one per app, created from a [`BilltapConfig`]. Later capabilities (look
 /// up, pay, top up, receipts) add their methods here.
 #[derive(Debug, uniffi::Object)]
@@ -46,10 +63,7 @@ impl Billtap {
     #[uniffi::constructor]
     pub fn new(config: BilltapConfig) -> Result<Arc<Self>, ConfigError> {
         let url = config.platform_url.trim();
-        let loopback = url.starts_with("http://127.0.0.1")
-            || url.starts_with("http://localhost")
-            || url.starts_with("http://[::1]");
-        if !(url.starts_with("https://") || loopback) {
+        if !(url.starts_with("https://") || is_loopback_http(url)) {
             return Err(ConfigError::Invalid {
                 reason: "the platform URL must use https (http only on loopback for the sandbox)"
                     .into(),
@@ -91,5 +105,41 @@ impl Billtap {
             .map_err(|_| ScanError::Internal {
                 reason: "the scan was interrupted".into(),
             })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_exact_loopback_http_is_accepted() {
+        let cfg = |url: &str| BilltapConfig {
+            platform_url: url.into(),
+            pinned_platform_keys: vec!["k".into()],
+            database_path: "/tmp/x.sqlite".into(),
+            locale: "en".into(),
+        };
+        for ok in [
+            "https://pay.example.cn",
+            "http://127.0.0.1:8080/v1",
+            "http://localhost",
+            "http://[::1]:9000",
+        ] {
+            assert!(Billtap::new(cfg(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://pay.example.cn",
+            "http://localhost.evil.cn",
+            "http://127.0.0.1.evil.cn/",
+            "http://user@127.0.0.1@evil.cn",
+            "ftp://x",
+            "",
+        ] {
+            assert!(
+                matches!(Billtap::new(cfg(bad)), Err(ConfigError::Invalid { .. })),
+                "{bad}"
+            );
+        }
     }
 }

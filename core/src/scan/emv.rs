@@ -103,7 +103,11 @@ fn check_unique(fields: &[Tlv], within: &str) -> Result<(), ScanError> {
             Some(s) if *s => {
                 return Err(ScanError::malformed(
                     F,
-                    format!("tag {:02} appears twice{within}", f.tag),
+                    if within.is_empty() {
+                        format!("tag {:02} appears twice", f.tag)
+                    } else {
+                        format!("tag {:02} appears twice inside template {within}", f.tag)
+                    },
                 ));
             }
             Some(s) => *s = true,
