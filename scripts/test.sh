@@ -75,7 +75,8 @@ setup_swift() {
   if [ -f "$SWIFT_ROOT/etc/debian_version" ] && chroot "$SWIFT_ROOT" apt-get install -y --no-install-recommends swiftlang libc6-dev; then
     swift_ready && return 0
   fi
-  rm -rf "$SWIFT_ROOT"
+  umount "$SWIFT_ROOT/proc" 2>/dev/null
+  rm -rf --one-file-system "$SWIFT_ROOT"
   local mirror
   mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
   debootstrap --variant=minbase trixie "$SWIFT_ROOT" "${mirror:-http://deb.debian.org/debian}" &&
@@ -111,19 +112,23 @@ kotlin_suite() {
 
 swift_suite() {
   local pkg=$ROOT/target/swift-pkg
-  rm -rf "$pkg/Sources" "$pkg/Tests" && mkdir -p "$pkg"
+  # The build cache records the mount path, which differs per run.
+  rm -rf "$pkg/Sources" "$pkg/Tests" "$pkg/.build" && mkdir -p "$pkg"
   cp -r bindings/tests/swift/Package.swift bindings/tests/swift/Sources bindings/tests/swift/Tests "$pkg/"
   cp target/bindings/swift/billtap_ffi.swift "$pkg/Sources/BilltapFFI/"
   cp target/bindings/swift/billtap_ffiFFI.h "$pkg/Sources/billtap_ffiFFI/"
   cp target/bindings/swift/billtap_ffiFFI.modulemap "$pkg/Sources/billtap_ffiFFI/module.modulemap"
-  mkdir -p "$SWIFT_ROOT/proc" "$SWIFT_ROOT/billtap"
+  # A mount point of this run's own, so two checkouts testing at once do not see each other.
+  local mnt=/billtap-$$
+  mkdir -p "$SWIFT_ROOT/proc" "$SWIFT_ROOT$mnt"
   mountpoint -q "$SWIFT_ROOT/proc" || mount -t proc proc "$SWIFT_ROOT/proc"
-  mountpoint -q "$SWIFT_ROOT/billtap" || mount --bind "$ROOT" "$SWIFT_ROOT/billtap"
+  mount --bind "$ROOT" "$SWIFT_ROOT$mnt"
   chroot "$SWIFT_ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
-    BILLTAP_LIB_DIR=/billtap/target/debug LD_LIBRARY_PATH=/billtap/target/debug BILLTAP_ROOT=/billtap \
-    sh -c 'cd /billtap/target/swift-pkg && swift test --disable-swift-testing'
+    BILLTAP_LIB_DIR=$mnt/target/debug LD_LIBRARY_PATH=$mnt/target/debug BILLTAP_ROOT=$mnt \
+    sh -c "cd $mnt/target/swift-pkg && swift test --disable-swift-testing"
   local rc=$?
-  umount "$SWIFT_ROOT/billtap" 2>/dev/null; umount "$SWIFT_ROOT/proc" 2>/dev/null
+  umount "$SWIFT_ROOT$mnt" && rmdir "$SWIFT_ROOT$mnt"
+  umount "$SWIFT_ROOT/proc" 2>/dev/null  # busy while another run tests: then it stays
   return $rc
 }
 

@@ -83,9 +83,10 @@ impl Billtap {
         Ok(Arc::new(Billtap { config }))
     }
 
-    /// The configuration this instance was created with.
-    pub fn config(&self) -> BilltapConfig {
-        self.config.clone()
+    /// The configuration this instance was created with. (Returns `Result` like every export,
+    /// so Swift never calls it with `try!`.)
+    pub fn config(&self) -> Result<BilltapConfig, ConfigError> {
+        Ok(self.config.clone())
     }
 
     /// Decodes an image file's bytes (PNG or JPEG) and scans it for codes, on a worker thread:

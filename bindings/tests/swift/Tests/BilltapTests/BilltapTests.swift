@@ -82,7 +82,7 @@ final class BilltapTests: XCTestCase {
 
     func testAsyncScansOfRealPngAndJpegFiles() async throws {
         let app = try Billtap(config: config())
-        XCTAssertEqual(app.config().locale, "zh-CN")
+        XCTAssertEqual(try app.config().locale, "zh-CN")
         async let png = app.scanImage(encoded: try frames("water-bill-crop.png"))
         async let jpg = app.scanImage(encoded: try frames("water-bill-crop.jpg"))
         for codes in try await [png, jpg] {
