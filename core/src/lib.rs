@@ -4,6 +4,8 @@
 //! One module per capability, each with its own error enum; see `docs/architecture.md`.
 
 pub mod money;
+pub mod platform;
+pub mod ports;
 pub mod scan;
 
 pub use money::{Currency, Money, MoneyError};
