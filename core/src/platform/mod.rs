@@ -1,10 +1,14 @@
 //! Platform: talking to the bank's bill-payment platform (`docs/api/openapi.yaml`).
 //!
-//! So far: the trust layer. Every platform response is signed (Ed25519 over a canonical
+//! The trust layer: Every platform response is signed (Ed25519 over a canonical
 //! string of status, request id, timestamp and the SHA-256 of the exact body bytes); the app
 //! pins the platform's public keys and refuses anything unsigned, forged or stale.
 
+pub mod api;
+mod client;
 mod signature;
+
+pub use client::{BillView, BillerQuery, PlatformClient, PlatformConfig, PlatformError};
 
 pub use signature::{
     MAX_RESPONSE_AGE_SECS, PinnedKey, PinnedKeys, ResponseSigner, SignatureHeaders, TrustError,

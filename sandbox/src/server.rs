@@ -1,0 +1,650 @@
+//! The HTTP server: routes of `docs/api/openapi.yaml`, a signing layer over every response,
+//! per-request fault injection and admin endpoints for tests.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use billtap_core::platform::{ResponseSigner, SignatureHeaders};
+use billtap_core::ports::{Clock, SystemClock};
+use billtap_core::scan::{BilltapBill, EmvWriter, Initiation, render_png_luma};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::catalog;
+use crate::db::Db;
+use crate::model::{Biller, FaultRule, LookupRequest, NewBill, ResolveRequest};
+
+/// Shared server state.
+pub struct App {
+    pub(crate) billers: Vec<Biller>,
+    pub(crate) db: Db,
+    pub(crate) signer: ResponseSigner,
+    pub(crate) faults: Mutex<Vec<FaultRule>>,
+    pub(crate) counter: AtomicU64,
+}
+
+type Shared = Arc<App>;
+
+fn zh(headers: &HeaderMap) -> bool {
+    !headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("en"))
+}
+
+/// An RFC 9457 problem response.
+fn problem(
+    status: StatusCode,
+    kind: &str,
+    title: &str,
+    detail: &str,
+    errors: Option<Value>,
+) -> Response {
+    let mut body = json!({"type": format!("https://billtap.example/problems/{kind}"), "title": title, "status": status.as_u16(), "detail": detail});
+    if let (Some(e), Some(obj)) = (errors, body.as_object_mut()) {
+        obj.insert("errors".into(), e);
+    }
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+fn json_ok(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            &e.to_string(),
+            None,
+        ),
+    }
+}
+
+/// Builds the router over shared state.
+pub fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/v1/catalog", get(get_catalog))
+        .route("/v1/billers", get(search_billers))
+        .route("/v1/billers/{biller_id}", get(get_biller))
+        .route("/v1/bills/lookup", post(lookup_bills))
+        .route("/v1/bills/{bill_id}", get(get_bill))
+        .route("/v1/bills/{bill_id}/qr.png", get(bill_qr))
+        .route("/v1/bills/{bill_id}/print", get(bill_page))
+        .route("/v1/payees/resolve", post(resolve_payee))
+        .route("/admin/bills", post(admin_create_bill))
+        .route("/admin/faults", post(admin_fault))
+        .fallback(|| async {
+            problem(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "no such endpoint",
+                None,
+            )
+        })
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            sign_and_inject_faults,
+        ))
+        .with_state(app)
+}
+
+/// Signs every response (errors included); applies a queued fault for this path, if any.
+async fn sign_and_inject_faults(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let fault = app.faults.lock().ok().and_then(|mut faults| {
+        let i = faults
+            .iter()
+            .position(|f| path.starts_with(&f.path_prefix) && f.count > 0)?;
+        let f = faults.get_mut(i)?;
+        f.count -= 1;
+        let kind = f.fault.clone();
+        if f.count == 0 {
+            faults.remove(i);
+        }
+        Some(kind)
+    });
+    let fault = fault.unwrap_or_default();
+    if let Some(ms) = fault
+        .strip_prefix("delay:")
+        .and_then(|ms| ms.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if fault == "drop" {
+        // Headers go out, then the body fails: the client sees a broken connection.
+        let err = futures_util::stream::once(async {
+            Err::<Bytes, std::io::Error>(std::io::Error::other("fault injected: drop"))
+        });
+        return Response::new(Body::from_stream(err));
+    }
+    let response = if fault == "status_500" {
+        problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "fault injected: status_500",
+            None,
+        )
+    } else {
+        next.run(req).await
+    };
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "response too large",
+            None,
+        );
+    };
+    let request_id = format!("req-{:08}", app.counter.fetch_add(1, Ordering::Relaxed));
+    let mut ts = SystemClock.now_unix();
+    if fault == "stale" {
+        ts -= 1_000;
+    }
+    let mut h = app
+        .signer
+        .sign(parts.status.as_u16(), &request_id, ts, &bytes);
+    if fault == "bad_signature" {
+        // A valid signature, but over other bytes: what a tampering proxy would produce.
+        h.signature = app
+            .signer
+            .sign(parts.status.as_u16(), &request_id, ts, b"something else")
+            .signature;
+    }
+    let [k, t, r, s] = SignatureHeaders::NAMES;
+    for (name, value) in [
+        (k, h.key_id),
+        (t, h.timestamp.to_string()),
+        (r, h.request_id),
+        (s, h.signature),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            parts.headers.insert(name, v);
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+async fn get_catalog(State(_app): State<Shared>, headers: HeaderMap) -> Response {
+    let zh = zh(&headers);
+    let name = |n: &catalog::Names| if zh { n.zh.clone() } else { n.en.clone() };
+    let categories: Vec<Value> = catalog::categories()
+        .iter()
+        .map(|c| {
+            let subs: Vec<Value> = c
+                .subs
+                .iter()
+                .map(|s| json!({"id": s.id, "name": name(&s.names), "names": s.names}))
+                .collect();
+            json!({"id": c.id, "name": name(&c.names), "names": c.names, "subcategories": subs})
+        })
+        .collect();
+    let body = json!({"version": "2026-11", "categories": categories}).to_string();
+    let mut hasher = DefaultHasher::new();
+    body.hash(&mut hasher);
+    let etag = format!("\"{:016x}\"", hasher.finish());
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::ETAG, etag),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Search parameters.
+#[derive(Debug, Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    category: Option<String>,
+    region: Option<String>,
+    page_size: Option<u32>,
+    page_token: Option<String>,
+}
+
+async fn search_billers(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Query(p): Query<SearchParams>,
+) -> Response {
+    let zh = zh(&headers);
+    let size = p.page_size.unwrap_or(20);
+    if !(1..=100).contains(&size) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "invalid-parameter",
+            "Invalid parameter",
+            "page_size must be 1–100",
+            None,
+        );
+    }
+    let offset = match p.page_token.as_deref() {
+        None => 0,
+        Some(t) => match t.strip_prefix("o").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => n,
+            None => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-parameter",
+                    "Invalid parameter",
+                    "unknown page_token",
+                    None,
+                );
+            }
+        },
+    };
+    let q =
+        p.q.as_deref()
+            .map(str::to_lowercase)
+            .filter(|q| !q.trim().is_empty());
+    let matches: Vec<&Biller> = app
+        .billers
+        .iter()
+        .filter(|b| {
+            q.as_ref().is_none_or(|q| {
+                b.names.zh.contains(q.as_str()) || b.names.en.to_lowercase().contains(q.as_str())
+            })
+        })
+        .filter(|b| {
+            p.category
+                .as_ref()
+                .is_none_or(|c| b.category == *c || b.category.starts_with(&format!("{c}.")))
+        })
+        .filter(|b| {
+            p.region
+                .as_ref()
+                .is_none_or(|r| r.starts_with(&b.region) || b.region.starts_with(r.as_str()))
+        })
+        .collect();
+    let items: Vec<Biller> = matches
+        .iter()
+        .skip(offset)
+        .take(size as usize)
+        .map(|b| b.localized(zh))
+        .collect();
+    let mut body = json!({"items": items});
+    if offset + (size as usize) < matches.len()
+        && let Some(obj) = body.as_object_mut()
+    {
+        obj.insert(
+            "next_page_token".into(),
+            json!(format!("o{}", offset + size as usize)),
+        );
+    }
+    json_ok(&body)
+}
+
+fn find<'a>(app: &'a App, id: &str) -> Option<&'a Biller> {
+    app.billers.iter().find(|b| b.id == id)
+}
+
+async fn get_biller(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match find(&app, &id) {
+        Some(b) => json_ok(&b.localized(zh(&headers))),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            "unknown-biller",
+            "Unknown biller",
+            &format!("no biller {id}"),
+            None,
+        ),
+    }
+}
+
+async fn lookup_bills(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let zh = zh(&headers);
+    let req: LookupRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "invalid-body",
+                "Invalid request body",
+                &e.to_string(),
+                None,
+            );
+        }
+    };
+    let Some(biller) = find(&app, &req.biller_id) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "unknown-biller",
+            "Unknown biller",
+            &format!("no biller {}", req.biller_id),
+            None,
+        );
+    };
+    let from_refs = |kind: &str| {
+        req.references
+            .iter()
+            .find(|r| r.kind == kind)
+            .map(|r| r.value.clone())
+    };
+    let mut errors = Vec::new();
+    let mut account = None;
+    for f in &biller.lookup_fields {
+        let value = req
+            .fields
+            .get(&f.key)
+            .cloned()
+            .or_else(|| from_refs("account_number"));
+        match value {
+            None => errors.push(json!({"field": f.key, "message": format!("{} is required", f.label.en)})),
+            Some(v) => match regex::Regex::new(&f.pattern) {
+                Ok(re) if re.is_match(&v) => account = Some(v),
+                _ => errors.push(json!({"field": f.key, "message": format!("{} does not have the expected format (e.g. {})", f.label.en, f.example)})),
+            },
+        }
+    }
+    if !errors.is_empty() {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Invalid lookup fields",
+            "some lookup fields are invalid",
+            Some(json!(errors)),
+        );
+    }
+    let account = account.unwrap_or_default();
+    let mut bills = match app.db.bills_of(biller, &account, zh) {
+        Ok(b) => b,
+        Err(e) => {
+            return problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                &e.to_string(),
+                None,
+            );
+        }
+    };
+    if let Some(bill_id) = from_refs("bill_id") {
+        bills.retain(|b| b.id == bill_id);
+    }
+    if bills.is_empty() && biller.amount_rule.kind != "payer_chosen" {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "unknown-account",
+            "Unknown account",
+            "the biller has no such account or bill",
+            None,
+        );
+    }
+    json_ok(&json!({"biller": biller.localized(zh), "bills": bills}))
+}
+
+async fn get_bill(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match app.db.bill(&id, &app.billers, zh(&headers)) {
+        Ok(Some(b)) => json_ok(&b),
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            "unknown-bill",
+            "Unknown bill",
+            &format!("no bill {id}"),
+            None,
+        ),
+        Err(e) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            &e.to_string(),
+            None,
+        ),
+    }
+}
+
+/// The EMV bill-profile payload printed on a bill (docs/bill-qr-profile.md).
+pub fn bill_payload(app: &App, bill_id: &str) -> Option<String> {
+    let bill = app.db.bill(bill_id, &app.billers, true).ok()??;
+    let biller = find(app, &bill.biller_id)?;
+    let account = app.db.account_of(bill_id)?;
+    let city_en: String = biller
+        .names
+        .en
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_uppercase();
+    let name_en: String = biller.names.en.to_uppercase().chars().take(25).collect();
+    EmvWriter::new(Initiation::Dynamic)
+        .billtap_bill(&BilltapBill {
+            biller_id: biller.id.clone(),
+            account,
+            bill_id: Some(bill.id.clone()),
+            period: bill.period.clone(),
+        })
+        .field(52, "4900")
+        .field(53, "156")
+        .field(54, bill.amount_due.amount.clone())
+        .field(58, "CN")
+        .field(59, name_en)
+        .field(60, city_en)
+        .template(62, &[(1, &bill.id)])
+        .template(64, &[(0, "ZH"), (1, &biller.names.zh)])
+        .build()
+        .ok()
+}
+
+async fn bill_qr(State(app): State<Shared>, Path(id): Path<String>) -> Response {
+    let Some(payload) = bill_payload(&app, &id) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "unknown-bill",
+            "Unknown bill",
+            &format!("no bill {id}"),
+            None,
+        );
+    };
+    let png = render_png_luma(&payload, 6).ok().and_then(|q| {
+        let img = image::GrayImage::from_raw(q.width, q.height, q.pixels)?;
+        let mut out = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .ok()?;
+        Some(out)
+    });
+    match png {
+        Some(bytes) => ([(header::CONTENT_TYPE, "image/png")], bytes).into_response(),
+        None => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "could not render the QR code",
+            None,
+        ),
+    }
+}
+
+async fn bill_page(State(app): State<Shared>, Path(id): Path<String>) -> Response {
+    let Ok(Some(bill)) = app.db.bill(&id, &app.billers, true) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "unknown-bill",
+            "Unknown bill",
+            &format!("no bill {id}"),
+            None,
+        );
+    };
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>{name} 缴费通知单</title>\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\"><h1>{name}</h1>\
+         <p>户号 Account: {acct}<br>账期 Period: {period}<br>应缴金额 Amount due: ¥{amount}<br>缴费期限 Due: {due}</p>\
+         <p><img src=\"qr.png\" alt=\"bill QR code\" width=\"300\"></p><p>扫码缴费 Scan to pay · bill {id}</p></body></html>",
+        name = esc(&bill.biller_name),
+        acct = esc(&bill.account_masked),
+        period = esc(bill.period.as_deref().unwrap_or("")),
+        amount = esc(&bill.amount_due.amount),
+        due = esc(bill.due_date.as_deref().unwrap_or("")),
+        id = esc(&bill.id),
+    ))
+    .into_response()
+}
+
+async fn resolve_payee(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let zh = zh(&headers);
+    let req: ResolveRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "invalid-body",
+                "Invalid request body",
+                &e.to_string(),
+                None,
+            );
+        }
+    };
+    let billtap_guid = req
+        .guid
+        .as_deref()
+        .is_some_and(|g| g.eq_ignore_ascii_case(billtap_core::scan::BILLTAP_BILL_GUID));
+    // The billtap bill profile lives in a merchant-account template, tags 26–51.
+    let template_tag = req
+        .merchant_account_tag
+        .as_deref()
+        .is_none_or(|t| t.parse::<u8>().is_ok_and(|n| (26..=51).contains(&n)));
+    let biller = if req.scheme == "emv_mpm" && billtap_guid && template_tag {
+        req.account.as_deref().and_then(|id| find(&app, id))
+    } else {
+        None
+    };
+    match biller {
+        None => json_ok(&json!({"registered": false})),
+        Some(b) => {
+            let printed = req
+                .payee_name_in_code
+                .as_deref()
+                .map(|n| n.trim().to_lowercase());
+            let matches = printed
+                .is_none_or(|n| n == b.names.en.to_lowercase() || n == b.names.zh.to_lowercase());
+            json_ok(
+                &json!({"registered": true, "biller": b.localized(zh), "name_matches_code": matches}),
+            )
+        }
+    }
+}
+
+async fn admin_create_bill(State(app): State<Shared>, body: Bytes) -> Response {
+    let new: NewBill = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "invalid-body",
+                "Invalid request body",
+                &e.to_string(),
+                None,
+            );
+        }
+    };
+    if find(&app, &new.biller_id).is_none() || new.amount_fen <= 0 {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Invalid bill",
+            "unknown biller or non-positive amount",
+            None,
+        );
+    }
+    match app
+        .db
+        .create(&new, app.counter.fetch_add(1, Ordering::Relaxed))
+    {
+        Ok(id) => (
+            StatusCode::CREATED,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"id": id}).to_string(),
+        )
+            .into_response(),
+        Err(e) => problem(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Could not create the bill",
+            &e.to_string(),
+            None,
+        ),
+    }
+}
+
+async fn admin_fault(State(app): State<Shared>, body: Bytes) -> Response {
+    let rule: FaultRule = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "invalid-body",
+                "Invalid request body",
+                &e.to_string(),
+                None,
+            );
+        }
+    };
+    let known = rule.fault == "status_500"
+        || rule.fault == "drop"
+        || rule.fault == "bad_signature"
+        || rule.fault == "stale"
+        || rule
+            .fault
+            .strip_prefix("delay:")
+            .is_some_and(|ms| ms.parse::<u64>().is_ok());
+    if !known {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Unknown fault",
+            "fault must be delay:MS, status_500, drop, bad_signature or stale",
+            None,
+        );
+    }
+    match app.faults.lock() {
+        Ok(mut f) => {
+            f.push(rule);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "fault list unavailable",
+            None,
+        ),
+    }
+}

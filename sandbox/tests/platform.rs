@@ -1,0 +1,338 @@
+//! The platform client against the real sandbox over loopback HTTP: catalog, search, lookups
+//! in every category, refusals, forged and stale signatures, key rotation, retries under
+//! injected faults, timeouts, the offline catalog, and resolving a scanned bill.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use billtap_core::platform::{
+    BillerQuery, PlatformClient, PlatformConfig, PlatformError, ResponseSigner, TrustError,
+};
+use billtap_core::ports::SystemClock;
+use billtap_sandbox::{Sandbox, SandboxOptions};
+use serde_json::json;
+
+/// A plain HTTP client for admin calls (the process-wide TLS provider is ring, as in the app).
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxOptions::default()).unwrap()
+}
+
+fn client_for(sb: &Sandbox, tweak: impl FnOnce(&mut PlatformConfig)) -> PlatformClient {
+    let mut cfg = PlatformConfig::new(&sb.url(), vec![sb.pinned_key()]);
+    cfg.backoff = Duration::from_millis(20);
+    tweak(&mut cfg);
+    PlatformClient::new(cfg, Arc::new(SystemClock)).unwrap()
+}
+
+async fn fault(sb: &Sandbox, path_prefix: &str, fault: &str, count: u32) {
+    let r = http()
+        .post(format!("{}/admin/faults", sb.url()))
+        .json(&json!({"path_prefix": path_prefix, "fault": fault, "count": count}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+fn fields(key: &str, value: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(key.to_string(), value.to_string())])
+}
+
+#[tokio::test]
+async fn catalog_has_nine_categories_and_revalidates_by_etag() {
+    let sb = sandbox();
+    let c = client_for(&sb, |_| {});
+    let first = c.catalog().await.unwrap();
+    assert_eq!(first.categories.len(), 9);
+    assert!(
+        first
+            .categories
+            .iter()
+            .map(|c| c.subcategories.len())
+            .sum::<usize>()
+            >= 50
+    );
+    assert!(
+        first
+            .categories
+            .iter()
+            .any(|c| c.id == "utilities" && c.name == "生活缴费")
+    );
+    let second = c.catalog().await.unwrap(); // If-None-Match → 304 → cached copy
+    assert_eq!(first, second);
+    let en = client_for(&sb, |cfg| cfg.locale = "en".into())
+        .catalog()
+        .await
+        .unwrap();
+    assert!(en.categories.iter().any(|c| c.name == "Utilities"));
+}
+
+#[tokio::test]
+async fn search_by_text_category_region_with_pagination() {
+    let sb = sandbox();
+    let c = client_for(&sb, |_| {});
+    let water = c
+        .search_billers(&BillerQuery {
+            text: Some("自来水".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(water.items.len(), 8);
+    assert!(water.items.iter().all(|b| b.category == "utilities.water"));
+    let bj_edu = c
+        .search_billers(&BillerQuery {
+            category: Some("education".into()),
+            region: Some("110105".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        !bj_edu.items.is_empty()
+            && bj_edu
+                .items
+                .iter()
+                .all(|b| b.region == "11" && b.category.starts_with("education."))
+    );
+    let mut all = 0;
+    let mut token = None;
+    loop {
+        let page = c
+            .search_billers(&BillerQuery {
+                page_size: Some(100),
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        all += page.items.len();
+        token = page.next_page_token;
+        if token.is_none() {
+            break;
+        }
+    }
+    assert!(all >= 200, "{all} billers");
+}
+
+#[tokio::test]
+async fn lookup_in_every_category() {
+    let sb = sandbox();
+    let c = client_for(&sb, |_| {});
+    for cat in c.catalog().await.unwrap().categories {
+        let page = c
+            .search_billers(&BillerQuery {
+                category: Some(cat.id.clone()),
+                region: Some("11".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let biller = page
+            .items
+            .first()
+            .unwrap_or_else(|| panic!("no Beijing biller in {}", cat.id));
+        let field = &biller.lookup_fields[0];
+        let found = c
+            .lookup(
+                &biller.id,
+                &fields(&field.key, field.example.as_deref().unwrap()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(found.biller.id, biller.id);
+        if biller.amount_rule.kind == "payer_chosen" {
+            assert!(
+                found.bills.is_empty(),
+                "{} takes payer-chosen amounts",
+                biller.id
+            );
+        } else {
+            let bill = &found.bills[0];
+            assert_eq!(bill.status, "open");
+            assert!(bill.amount_due.to_money().unwrap().amount > rust_decimal::Decimal::ZERO);
+            assert!(
+                bill.account_masked.contains('*'),
+                "account numbers are masked: {}",
+                bill.account_masked
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn refusals_are_typed() {
+    let sb = sandbox();
+    let c = client_for(&sb, |_| {});
+    match c
+        .lookup("NO-SUCH-BILLER", &fields("account", "110105-3345-0871"))
+        .await
+    {
+        Err(PlatformError::Refused {
+            status: 404, kind, ..
+        }) => assert_eq!(kind, "unknown-biller"),
+        other => panic!("{other:?}"),
+    }
+    match c
+        .lookup("BJ-WATER-001", &fields("account", "999999-9999-9999"))
+        .await
+    {
+        Err(PlatformError::Refused {
+            status: 404, kind, ..
+        }) => assert_eq!(kind, "unknown-account"),
+        other => panic!("{other:?}"),
+    }
+    match c.lookup("BJ-WATER-001", &fields("account", "12-34")).await {
+        Err(PlatformError::Refused {
+            status: 422,
+            fields,
+            ..
+        }) => assert_eq!(fields[0].0, "account"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.bill("../etc").await,
+        Err(PlatformError::Config(_))
+    ));
+}
+
+#[tokio::test]
+async fn forged_stale_and_unknown_key_responses_are_refused() {
+    let sb = sandbox();
+    let c = client_for(&sb, |_| {});
+    fault(&sb, "/v1/billers/BJ-WATER-001", "bad_signature", 1).await;
+    assert_eq!(
+        c.biller("BJ-WATER-001").await.unwrap_err(),
+        PlatformError::Untrusted(TrustError::BadSignature)
+    );
+    fault(&sb, "/v1/billers/BJ-WATER-001", "stale", 1).await;
+    assert!(matches!(
+        c.biller("BJ-WATER-001").await,
+        Err(PlatformError::Untrusted(TrustError::Stale { .. }))
+    ));
+    assert_eq!(c.biller("BJ-WATER-001").await.unwrap().id, "BJ-WATER-001");
+
+    // Rotation: an app pinning the next key as well still trusts the current one; an app that
+    // pins only a key of another id refuses; a different key under the same id is a forgery.
+    let next = ResponseSigner::generate("sandbox-2")
+        .unwrap()
+        .pinned()
+        .to_entry();
+    let rotating = client_for(&sb, |cfg| {
+        cfg.pinned_keys = vec![next.clone(), sb.pinned_key()]
+    });
+    assert!(rotating.biller("BJ-WATER-001").await.is_ok());
+    let rotated_away = client_for(&sb, |cfg| cfg.pinned_keys = vec![next]);
+    assert!(matches!(
+        rotated_away.biller("BJ-WATER-001").await,
+        Err(PlatformError::Untrusted(TrustError::UnknownKey { .. }))
+    ));
+    let impostor = ResponseSigner::generate("sandbox-1")
+        .unwrap()
+        .pinned()
+        .to_entry();
+    let fooled = client_for(&sb, |cfg| cfg.pinned_keys = vec![impostor]);
+    assert_eq!(
+        fooled.biller("BJ-WATER-001").await.unwrap_err(),
+        PlatformError::Untrusted(TrustError::BadSignature)
+    );
+}
+
+#[tokio::test]
+async fn retries_ride_out_errors_and_drops_then_give_up() {
+    let sb = sandbox();
+    let c = client_for(&sb, |cfg| cfg.retries = 2);
+    fault(&sb, "/v1/billers/SH-GAS-001", "status_500", 2).await;
+    assert_eq!(c.biller("SH-GAS-001").await.unwrap().id, "SH-GAS-001");
+    fault(&sb, "/v1/billers/SH-GAS-001", "drop", 2).await;
+    assert_eq!(c.biller("SH-GAS-001").await.unwrap().id, "SH-GAS-001");
+    fault(&sb, "/v1/billers/SH-GAS-001", "status_500", 3).await;
+    assert!(matches!(
+        c.biller("SH-GAS-001").await,
+        Err(PlatformError::Refused { status: 500, .. })
+    ));
+    let impatient = client_for(&sb, |cfg| {
+        cfg.retries = 1;
+        cfg.request_timeout = Duration::from_millis(300);
+    });
+    fault(&sb, "/v1/billers/SH-GAS-001", "delay:1500", 2).await;
+    assert_eq!(
+        impatient.biller("SH-GAS-001").await.unwrap_err(),
+        PlatformError::Timeout
+    );
+}
+
+#[tokio::test]
+async fn catalog_is_available_offline_from_the_cache() {
+    let dir = std::env::temp_dir().join(format!("billtap-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (url, key, online) = {
+        let sb = sandbox();
+        let c = client_for(&sb, |cfg| cfg.cache_dir = Some(dir.clone()));
+        (sb.url(), sb.pinned_key(), c.catalog().await.unwrap())
+    }; // the sandbox stops here
+    let mut cfg = PlatformConfig::new(&url, vec![key]);
+    cfg.cache_dir = Some(dir.clone());
+    cfg.retries = 0;
+    let offline = PlatformClient::new(cfg, Arc::new(SystemClock))
+        .unwrap()
+        .catalog()
+        .await
+        .unwrap();
+    assert!(offline.from_cache);
+    assert_eq!(offline.categories, online.categories);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_scanned_printed_bill_resolves_to_the_verified_payee_and_bill() {
+    let sb = sandbox();
+    let c = client_for(&sb, |_| {});
+    // The sandbox prints the bill's QR code; scan that PNG as the phone would.
+    let png = http()
+        .get(format!("{}/v1/bills/W202610-0088123/qr.png", sb.url()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let img = image_luma(&png);
+    let frame = billtap_core::scan::LumaFrame::new(&img.0, img.1, img.2, img.1).unwrap();
+    let codes = billtap_core::scan::scan_frame(&frame).unwrap();
+    let scanned = codes[0].payload.as_ref().unwrap();
+    let view = c.resolve(scanned).await.unwrap();
+    let payee = view.payee.unwrap();
+    assert_eq!(
+        (payee.id.as_str(), payee.name.as_str()),
+        ("BJ-WATER-001", "北京市自来水集团")
+    );
+    assert_eq!(view.bills.len(), 1);
+    assert_eq!(view.bills[0].amount_due.amount, "268.40");
+    assert!(view.warnings.is_empty(), "{:?}", view.warnings);
+
+    // A merchant code the platform does not know gets an explicit warning, never a name.
+    let pix = billtap_core::scan::parse_text("00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D").unwrap();
+    let view = c.resolve(&pix).await.unwrap();
+    assert!(view.payee.is_none());
+    assert!(view.warnings[0].contains("not registered"));
+}
+
+fn image_luma(png: &[u8]) -> (Vec<u8>, u32, u32) {
+    let img = image::load_from_memory(png).unwrap().to_luma8();
+    let (w, h) = img.dimensions();
+    (img.into_raw(), w, h)
+}
