@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod platform_cmds;
+
 use anyhow::{Context, Result, anyhow};
 use billtap_core::scan::{
     self, BilltapBill, DecodedCode, EmvWriter, Initiation, LumaFrame, PayloadReport, ScanOptions,
@@ -12,6 +14,7 @@ use billtap_core::scan::{
     synth::{Scene, render_scene},
 };
 use clap::{Parser, Subcommand};
+use platform_cmds::PlatformArgs;
 use serde_json::json;
 
 /// billtap: scan, check and render payment QR codes.
@@ -35,6 +38,11 @@ enum Command {
         /// Camera-preview mode: only the cheap passes (as on a live frame).
         #[arg(long)]
         fast: bool,
+        /// Then look the code up on the platform and show the verified payee and bill.
+        #[arg(long)]
+        resolve: bool,
+        #[command(flatten)]
+        platform: PlatformArgs,
     },
     /// Parse the text of a payment code.
     Parse {
@@ -55,11 +63,82 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         scale: u32,
     },
+    /// Run the platform sandbox server on loopback (prints its URL and public key).
+    Sandbox {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Keep state in this SQLite file instead of memory.
+        #[arg(long)]
+        db: Option<String>,
+    },
+    /// Show the platform's category tree.
+    Catalog {
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Billers: search.
+    Billers {
+        #[command(subcommand)]
+        command: BillersCommand,
+    },
+    /// Bills: look up by account.
+    Bills {
+        #[command(subcommand)]
+        command: BillsCommand,
+    },
     /// Show the main flow: render a real bill's QR into a camera-like frame, scan it, show the bill.
     Demo {
         /// Also save the synthetic camera frame as PNG.
         #[arg(long)]
         save_frame: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BillersCommand {
+    /// Search billers by text (Chinese or English), category and region.
+    Search {
+        /// Text to find in names.
+        text: Option<String>,
+        /// Category or sub-category id (e.g. utilities, utilities.water).
+        #[arg(long)]
+        category: Option<String>,
+        /// Region code prefix (11 Beijing, 31 Shanghai, 4403 Shenzhen…).
+        #[arg(long)]
+        region: Option<String>,
+        /// Page size (1–100).
+        #[arg(long)]
+        page_size: Option<u32>,
+        /// Token of the next page.
+        #[arg(long)]
+        page_token: Option<String>,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BillsCommand {
+    /// Find an account's bills: --biller BJ-WATER-001 --field account=110105-3345-0871.
+    Lookup {
+        /// Biller id.
+        #[arg(long)]
+        biller: String,
+        /// Lookup field KEY=VALUE (repeatable).
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -71,7 +150,45 @@ const BAD: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Scan { images, json, fast } => cmd_scan(&images, json, fast),
+        Command::Scan {
+            images,
+            json,
+            fast,
+            resolve,
+            platform,
+        } => cmd_scan(&images, json, fast, resolve.then_some(&platform)),
+        Command::Sandbox { port, db } => platform_cmds::cmd_sandbox(port, db),
+        Command::Catalog { platform, json } => platform_cmds::cmd_catalog(&platform, json),
+        Command::Billers {
+            command:
+                BillersCommand::Search {
+                    text,
+                    category,
+                    region,
+                    page_size,
+                    page_token,
+                    platform,
+                    json,
+                },
+        } => {
+            let query = billtap_core::platform::BillerQuery {
+                text,
+                category,
+                region,
+                page_size,
+                page_token,
+            };
+            platform_cmds::cmd_billers_search(&platform, query, json)
+        }
+        Command::Bills {
+            command:
+                BillsCommand::Lookup {
+                    biller,
+                    fields,
+                    platform,
+                    json,
+                },
+        } => platform_cmds::cmd_bills_lookup(&platform, &biller, &fields, json),
         Command::Parse { text, json } => cmd_parse(&text, json),
         Command::Qr { text, out, scale } => cmd_qr(&text, out.as_deref(), scale),
         Command::Demo { save_frame } => cmd_demo(save_frame.as_deref()),
@@ -107,10 +224,19 @@ fn code_json(c: &DecodedCode) -> serde_json::Value {
     })
 }
 
-fn cmd_scan(images: &[PathBuf], as_json: bool, fast: bool) -> Result<u8> {
+fn cmd_scan(
+    images: &[PathBuf],
+    as_json: bool,
+    fast: bool,
+    resolve: Option<&PlatformArgs>,
+) -> Result<u8> {
     let opts = ScanOptions {
         region: None,
         try_harder: !fast,
+    };
+    let platform = match resolve {
+        Some(args) => Some((platform_cmds::connect(args)?, platform_cmds::runtime()?)),
+        None => None,
     };
     let mut worst = FOUND;
     for path in images {
@@ -154,6 +280,15 @@ fn cmd_scan(images: &[PathBuf], as_json: bool, fast: bool) -> Result<u8> {
             );
             for c in &codes {
                 print_result(&c.payload, "  ");
+                if let (Some((conn, rt)), Ok(scanned)) = (&platform, &c.payload) {
+                    match rt.block_on(conn.client.resolve(scanned)) {
+                        Ok(view) => platform_cmds::print_view(&view, "  "),
+                        Err(e) => {
+                            eprintln!("billtap: {}: platform: {e}", path.display());
+                            worst = BAD;
+                        }
+                    }
+                }
             }
         }
         if status == NOTHING {
@@ -330,8 +465,25 @@ fn cmd_demo(save_frame: Option<&Path>) -> Result<u8> {
     if found.text != payload {
         return Err(anyhow!("decoded text differs from the printed payload"));
     }
-    println!("\n4. The parsed bill:");
+    println!("\n4. The parsed code (what it claims):");
     print_result(&found.payload, "   ");
-    println!("\nNext (later issues): verify the payee with the platform, pay, keep the receipt.");
-    Ok(if found.payload.is_ok() { FOUND } else { BAD })
+    let Ok(scanned) = &found.payload else {
+        return Ok(BAD);
+    };
+    let conn = platform_cmds::connect(&PlatformArgs {
+        platform: None,
+        keys: Vec::new(),
+        locale: "zh-CN".into(),
+    })?;
+    let view = platform_cmds::runtime()?.block_on(conn.client.resolve(scanned))?;
+    println!(
+        "\n5. Looked up on the platform (an embedded sandbox; every response signature-checked):"
+    );
+    platform_cmds::print_view(&view, "   ");
+    println!("\nNext (later issues): pay exactly once, keep the signed receipt.");
+    Ok(if view.payee.is_some() && !view.bills.is_empty() {
+        FOUND
+    } else {
+        BAD
+    })
 }

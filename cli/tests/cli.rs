@@ -135,4 +135,48 @@ fn demo_scans_the_bill_it_prints() {
     assert!(out.contains("268.40 CNY"), "{out}");
     assert!(out.contains("北京市自来水集团"));
     assert!(out.contains("BJ-WATER-001"));
+    assert!(
+        out.contains("payee verified by the platform: 北京市自来水集团"),
+        "{out}"
+    );
+    assert!(out.contains("******-****-0871"), "account masked: {out}");
+}
+
+#[test]
+fn platform_commands_against_an_embedded_sandbox() {
+    let (code, out, err) = billtap(&[
+        "bills",
+        "lookup",
+        "--biller",
+        "BJ-WATER-001",
+        "--field",
+        "account=110105-3345-0871",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["biller"]["id"], "BJ-WATER-001");
+    assert_eq!(v["bills"][0]["amount_due"]["amount"], "268.40");
+    let (code, _, err) = billtap(&[
+        "bills",
+        "lookup",
+        "--biller",
+        "BJ-WATER-001",
+        "--field",
+        "account=12",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("Account number does not have the expected format"),
+        "{err}"
+    );
+    let (code, out, _) = billtap(&["billers", "search", "自来水", "--region", "31"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("SH-WATER-001"), "{out}");
+    let (code, out, err) = billtap(&["scan", "--resolve", &fixture_frame("water-bill-crop.png")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("payee verified by the platform"), "{out}");
+    let (code, out, _) = billtap(&["catalog", "--locale", "en"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 9, "{out}");
 }

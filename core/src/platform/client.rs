@@ -32,7 +32,7 @@ pub enum PlatformError {
     #[error(transparent)]
     Untrusted(#[from] TrustError),
     /// The platform refused the request (problem details).
-    #[error("{title}{}", detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error("{}", refused_message(title, detail.as_deref(), fields))]
     Refused {
         /// HTTP status.
         status: u16,
@@ -444,6 +444,19 @@ impl PlatformClient {
         }
         Ok(view)
     }
+}
+
+fn refused_message(title: &str, detail: Option<&str>, fields: &[(String, String)]) -> String {
+    let mut m = title.to_string();
+    if let Some(d) = detail {
+        m.push_str(": ");
+        m.push_str(d);
+    }
+    for (_, message) in fields {
+        m.push_str("; ");
+        m.push_str(message);
+    }
+    m
 }
 
 fn short(e: reqwest::Error) -> String {
