@@ -12,7 +12,8 @@ SWIFT_ROOT=${BILLTAP_SWIFT_CHROOT:-/var/tmp/billtap-swift-chroot}
 passed=0
 failed=0
 log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
+SANDBOX_PID=
+trap '[ -n "$SANDBOX_PID" ] && kill "$SANDBOX_PID" 2>/dev/null; rm -rf "$log"' EXIT
 
 add() { passed=$((passed + $1)); failed=$((failed + $2)); echo "   $1 passed, $2 failed"; }
 
@@ -95,10 +96,23 @@ build_ffi() {
   done
 }
 
+# The platform sandbox the binding tests talk to over loopback (`billtap sandbox`).
+start_sandbox() {
+  cargo build -q -p billtap-cli || return 1
+  target/debug/billtap sandbox --port 0 >"$log/sandbox.log" 2>&1 &
+  SANDBOX_PID=$!
+  for _ in $(seq 100); do grep -q '^pinned key:' "$log/sandbox.log" && break; sleep 0.2; done
+  BILLTAP_SANDBOX_URL=$(awk '/listening on/ {print $NF}' "$log/sandbox.log")
+  BILLTAP_SANDBOX_KEY=$(awk '/^pinned key:/ {print $3}' "$log/sandbox.log")
+  export BILLTAP_SANDBOX_URL BILLTAP_SANDBOX_KEY
+  echo "sandbox at $BILLTAP_SANDBOX_URL"
+  [ -n "$BILLTAP_SANDBOX_URL" ] && [ -n "$BILLTAP_SANDBOX_KEY" ]
+}
+
 python_suite() {
   # The Python package as users get it: `pip install ./bindings` (maturin, UniFFI mode).
   [ -x "$TOOLS/pkg-venv/bin/python" ] || python3 -m venv "$TOOLS/pkg-venv"
-  "$TOOLS/pkg-venv/bin/pip" install -q pytest &&
+  "$TOOLS/pkg-venv/bin/pip" install -q pytest pillow &&
     CARGO_TARGET_DIR=$ROOT/target "$TOOLS/pkg-venv/bin/pip" install -q --force-reinstall ./bindings &&
     (cd /tmp && "$TOOLS/pkg-venv/bin/python" -m pytest -q "$ROOT/bindings/tests/python")
 }
@@ -125,6 +139,7 @@ swift_suite() {
   mount --bind "$ROOT" "$SWIFT_ROOT$mnt"
   chroot "$SWIFT_ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
     BILLTAP_LIB_DIR=$mnt/target/debug LD_LIBRARY_PATH=$mnt/target/debug BILLTAP_ROOT=$mnt \
+    BILLTAP_SANDBOX_URL="${BILLTAP_SANDBOX_URL:-}" BILLTAP_SANDBOX_KEY="${BILLTAP_SANDBOX_KEY:-}" \
     sh -c "cd $mnt/target/swift-pkg && swift test --disable-swift-testing"
   local rc=$?
   umount "$SWIFT_ROOT$mnt" && rmdir "$SWIFT_ROOT$mnt"
@@ -136,6 +151,7 @@ check fmt cargo fmt --all -- --check
 check clippy cargo clippy --workspace --all-targets -- -D warnings
 suite rust count_cargo rust_suite
 step bindings-generate build_ffi
+step sandbox start_sandbox
 step python-setup setup_python
 suite python count_pytest python_suite
 step kotlin-setup setup_kotlin

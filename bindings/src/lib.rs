@@ -9,10 +9,15 @@ uniffi::setup_scaffolding!();
 
 mod errors;
 mod logging;
+mod platform;
 mod scan;
 
 pub use errors::{ConfigError, HostError, ScanError};
 pub use logging::{LogLevel, Logger, set_logger};
+pub use platform::{
+    Bill, BillView, Biller, BillerPage, BillerQuery, Category, LookupField, PlatformError,
+    Subcategory,
+};
 pub use scan::{
     BillReference, Corner, Frame, Payload, PayloadFormat, PayloadProblem, QrFormat, RefKind,
     Region, ScannedCode, Warning, WarningCode, parse_payload, render_qr, scan_frame,
@@ -25,7 +30,7 @@ use std::sync::Arc;
 pub struct BilltapConfig {
     /// Base URL of the bill-payment platform API (https, or http on loopback for the sandbox).
     pub platform_url: String,
-    /// Pinned platform public keys (base64 Ed25519), newest first; responses must be signed by one.
+    /// Pinned platform public keys, `KEY_ID:BASE64_ED25519`, newest first; responses must be signed by one.
     pub pinned_platform_keys: Vec<String>,
     /// Path of the SQLite database file for receipts and caches.
     pub database_path: String,
@@ -55,6 +60,13 @@ fn is_loopback_http(url: &str) -> bool {
 #[derive(Debug, uniffi::Object)]
 pub struct Billtap {
     config: BilltapConfig,
+    platform: billtap_core::platform::PlatformClient,
+}
+
+impl Billtap {
+    fn zh(&self) -> bool {
+        !self.config.locale.starts_with("en")
+    }
 }
 
 #[uniffi::export(async_runtime = "tokio")]
@@ -79,8 +91,22 @@ impl Billtap {
                 reason: "the database path is empty".into(),
             });
         }
+        let mut pcfg =
+            billtap_core::platform::PlatformConfig::new(url, config.pinned_platform_keys.clone());
+        pcfg.locale = config.locale.clone();
+        // The offline catalog lives next to the database.
+        pcfg.cache_dir = std::path::Path::new(&config.database_path)
+            .parent()
+            .map(|d| d.join("billtap-cache"));
+        let platform = billtap_core::platform::PlatformClient::new(
+            pcfg,
+            Arc::new(billtap_core::ports::SystemClock),
+        )
+        .map_err(|e| ConfigError::Invalid {
+            reason: e.to_string(),
+        })?;
         tracing::info!(locale = %config.locale, "billtap configured");
-        Ok(Arc::new(Billtap { config }))
+        Ok(Arc::new(Billtap { config, platform }))
     }
 
     /// The configuration this instance was created with. (Returns `Result` like every export,
@@ -89,14 +115,78 @@ impl Billtap {
         Ok(self.config.clone())
     }
 
-    /// Decodes an image file's bytes (PNG or JPEG) and scans it for codes, on a worker thread:
-    /// safe to await from the UI.
+    /// Decodes a PNG file's bytes and scans it for codes, on a worker thread: safe to await
+    /// from the UI. Photos (JPEG, HEIC): decode with the OS and call `scan_frame_async`.
     pub async fn scan_image(&self, encoded: Vec<u8>) -> Result<Vec<ScannedCode>, ScanError> {
         tokio::task::spawn_blocking(move || scan::scan_encoded_image(&encoded))
             .await
             .map_err(|_| ScanError::Internal {
                 reason: "the scan was interrupted".into(),
             })?
+    }
+
+    /// The platform's category tree (from the offline cache when the network is down).
+    pub async fn catalog(&self) -> Result<Vec<Category>, PlatformError> {
+        Ok(self
+            .platform
+            .catalog()
+            .await?
+            .categories
+            .into_iter()
+            .map(platform::category)
+            .collect())
+    }
+
+    /// Searches billers by text, category and region.
+    pub async fn search_billers(&self, query: BillerQuery) -> Result<BillerPage, PlatformError> {
+        let zh = self.zh();
+        let page = self
+            .platform
+            .search_billers(&platform::query(query))
+            .await?;
+        Ok(BillerPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|b| platform::biller(b, zh))
+                .collect(),
+            next_page_token: page.next_page_token,
+        })
+    }
+
+    /// Finds an account's bills with the biller's lookup fields (key → value).
+    pub async fn lookup_bills(
+        &self,
+        biller_id: String,
+        fields: std::collections::HashMap<String, String>,
+    ) -> Result<BillView, PlatformError> {
+        let zh = self.zh();
+        let found = self
+            .platform
+            .lookup(&biller_id, &fields.into_iter().collect())
+            .await?;
+        Ok(BillView {
+            payee: Some(platform::biller(found.biller, zh)),
+            bills: found.bills.into_iter().map(platform::bill).collect(),
+            warnings: Vec::new(),
+        })
+    }
+
+    /// From a scanned code's bytes to what the user sees: the payee as the platform knows it
+    /// (never the name printed in the code alone), the bills, and warnings.
+    pub async fn resolve(&self, payload: Vec<u8>) -> Result<BillView, PlatformError> {
+        let zh = self.zh();
+        let scanned = billtap_core::scan::parse_payload(&payload, None).map_err(|e| {
+            PlatformError::Invalid {
+                reason: ScanError::from(e).to_string(),
+            }
+        })?;
+        let view = self.platform.resolve(&scanned).await?;
+        Ok(BillView {
+            payee: view.payee.map(|b| platform::biller(b, zh)),
+            bills: view.bills.into_iter().map(platform::bill).collect(),
+            warnings: view.warnings,
+        })
     }
 
     /// Scans a camera frame on a worker thread: safe to await from the UI.
@@ -117,7 +207,7 @@ mod tests {
     fn only_https_or_exact_loopback_http_is_accepted() {
         let cfg = |url: &str| BilltapConfig {
             platform_url: url.into(),
-            pinned_platform_keys: vec!["k".into()],
+            pinned_platform_keys: vec!["k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()],
             database_path: "/tmp/x.sqlite".into(),
             locale: "en".into(),
         };

@@ -368,11 +368,33 @@ pub fn scan_frame(frame: Frame) -> Result<Vec<ScannedCode>, ScanError> {
         .collect())
 }
 
-/// Decodes a PNG or JPEG file's bytes and scans every code in it.
+/// Decodes a PNG file's bytes and scans every code in it.
+///
+/// Only PNG (screenshots, codes saved by apps): photos (JPEG, HEIC) are decoded by the phone's
+/// own image decoder — faster, hardware-backed, and the only one that reads HEIC — and handed
+/// to `scan_frame` as luma, which keeps a JPEG decoder (~150 KB) out of the library.
 pub(crate) fn scan_encoded_image(encoded: &[u8]) -> Result<Vec<ScannedCode>, ScanError> {
-    let img = image::load_from_memory(encoded)
+    const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if !encoded.starts_with(PNG_SIGNATURE) {
+        let kind = if encoded.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            "a JPEG file"
+        } else if encoded
+            .get(4..12)
+            .is_some_and(|b| b.starts_with(b"ftyphei") || b.starts_with(b"ftypmif"))
+        {
+            "a HEIC file"
+        } else {
+            "not a PNG file"
+        };
+        return Err(ScanError::BadImage {
+            reason: format!(
+                "the image is {kind}: scan_image reads PNG only; decode photos with the OS image decoder and pass the pixels to scan_frame"
+            ),
+        });
+    }
+    let img = image::load_from_memory_with_format(encoded, image::ImageFormat::Png)
         .map_err(|_| ScanError::BadImage {
-            reason: "the image is not a readable PNG or JPEG file".into(),
+            reason: "the PNG file is damaged or truncated".into(),
         })?
         .to_luma8();
     let (w, h) = img.dimensions();

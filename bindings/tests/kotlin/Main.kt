@@ -26,6 +26,15 @@ fun test(name: String, body: () -> Unit) {
     }
 }
 
+/** What a shell does with a photo: decode it with the platform's decoder, keep the luma. */
+fun hostLuma(encoded: ByteArray): Frame {
+    val img = javax.imageio.ImageIO.read(encoded.inputStream())
+    val gray = java.awt.image.BufferedImage(img.width, img.height, java.awt.image.BufferedImage.TYPE_BYTE_GRAY)
+    gray.graphics.drawImage(img, 0, 0, null)
+    val data = (gray.raster.dataBuffer as java.awt.image.DataBufferByte).data
+    return Frame(data, img.width.toUInt(), img.height.toUInt(), img.width.toUInt(), null, false)
+}
+
 fun check(cond: Boolean, what: () -> String) {
     if (!cond) throw AssertionError(what())
 }
@@ -40,7 +49,7 @@ inline fun <reified E : Throwable> expectThrows(block: () -> Unit): E {
     throw AssertionError("expected ${E::class.simpleName}, nothing thrown")
 }
 
-fun config(url: String = "https://platform.example.cn", keys: List<String> = listOf("MCowBQYDK2VwAyEA")) =
+fun config(url: String = "https://platform.example.cn", keys: List<String> = listOf("k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")) =
     BilltapConfig(url, keys, "/tmp/billtap-kt.sqlite", "zh-CN")
 
 fun pixFrame(region: Region? = null, fast: Boolean = false) =
@@ -85,17 +94,25 @@ fun main() {
         check(scanFrame(pixFrame(Region(150u, 0u, 50u, 160u), fast = true)).isEmpty()) { "region" }
         expectThrows<ScanException.BadImage> { scanFrame(Frame(ByteArray(100), 200u, 160u, 216u, null, false)) }
     }
-    test("async scans of real PNG and JPEG files are suspend functions") {
+    test("async scans of a PNG file and of a photo the host decoded are suspend functions") {
         val app = Billtap(config())
         check(app.config().locale == "zh-CN") { "config" }
         runBlocking {
-            val results = listOf("water-bill-crop.png", "water-bill-crop.jpg").map { name -> async { app.scanImage(frames(name)) } }.awaitAll()
+            // A photo is decoded by the host (ImageIO here, BitmapFactory on Android) and handed
+            // over as luma: the library reads PNG only.
+            val photo = hostLuma(frames("water-bill-crop.jpg"))
+            val results = listOf(
+                async { app.scanImage(frames("water-bill-crop.png")) },
+                async { app.scanFrameAsync(photo) },
+            ).awaitAll()
             for (codes in results) {
                 val p = codes[0].payload!!
                 check(p.amount == "268.40" && p.payeeNameLocal == "北京市自来水集团") { "$p" }
                 check(p.references.contains(BillReference(RefKind.BILLER_ID, "BJ-WATER-001"))) { "${p.references}" }
             }
             check(app.scanFrameAsync(pixFrame())[0].text == PIX) { "frame" }
+            val refused = expectThrows<ScanException.BadImage> { runBlocking { app.scanImage(frames("water-bill-crop.jpg")) } }
+            check(refused.reason.contains("JPEG") && refused.reason.contains("scan_frame")) { refused.reason }
             expectThrows<ScanException.BadImage> { runBlocking { app.scanImage("not an image".toByteArray()) } }
         }
         app.close()
@@ -118,7 +135,7 @@ fun main() {
         setLogger(rec, LogLevel.DEBUG)
         parsePayload(PIX.toByteArray())
         expectThrows<ScanException.NotAPayment> { parsePayload("hello".toByteArray()) }
-        runBlocking { Billtap(config()).scanImage(frames("water-bill-crop.jpg")) }
+        runBlocking { Billtap(config()).scanImage(frames("water-bill-crop.png")) }
         val messages = rec.lines.map { it.third }
         check(messages.any { it.contains("payload parsed") && it.contains("format=emv_mpm") }) { "$messages" }
         check(rec.lines.any { it.first == LogLevel.INFO && it.third.contains("error=not_payment") }) { "$messages" }
@@ -127,6 +144,28 @@ fun main() {
         setLogger(Exploding(), LogLevel.TRACE)
         check(parsePayload(PIX.toByteArray()).currency == "BRL") { "still works" }
         setLogger(null, LogLevel.INFO)
+    }
+    val sandboxUrl = System.getenv("BILLTAP_SANDBOX_URL")
+    val sandboxKey = System.getenv("BILLTAP_SANDBOX_KEY")
+    if (sandboxUrl != null && sandboxKey != null) test("platform: catalog, search, lookup and resolve against the sandbox") {
+        val app = Billtap(BilltapConfig(sandboxUrl, listOf(sandboxKey), "/tmp/billtap-kt-platform/b.sqlite", "zh-CN"))
+        runBlocking {
+            val catalog = app.catalog()
+            check(catalog.size == 9 && catalog[0].name == "生活缴费") { "$catalog" }
+            val page = app.searchBillers(BillerQuery("自来水", null, "11", null, null))
+            check(page.items.map { it.id } == listOf("BJ-WATER-001")) { "$page" }
+            val view = app.lookupBills("BJ-WATER-001", mapOf("account" to "110105-3345-0871"))
+            check(view.payee?.name == "北京市自来水集团" && view.bills[0].amountDue == "268.40") { "$view" }
+            val refused = expectThrows<PlatformException.Refused> { runBlocking { app.lookupBills("BJ-WATER-001", mapOf("account" to "12")) } }
+            check(refused.kind == "validation" && refused.fields.containsKey("account")) { "$refused" }
+            val code = app.scanImage(frames("water-bill-crop.png"))[0]
+            val resolved = app.resolve(code.raw)
+            check(resolved.payee?.id == "BJ-WATER-001" && resolved.bills[0].id == "W202610-0088123") { "$resolved" }
+            val unknown = app.resolve(PIX.toByteArray())
+            check(unknown.payee == null && unknown.warnings[0].contains("not registered")) { "$unknown" }
+        }
+        val forged = Billtap(BilltapConfig(sandboxUrl, listOf("sandbox-1:" + "A".repeat(43) + "="), "/tmp/billtap-kt-platform/c.sqlite", "zh-CN"))
+        expectThrows<PlatformException.Untrusted> { runBlocking { forged.catalog() } }
     }
     println("kotlin: $passed passed, $failed failed")
     kotlin.system.exitProcess(if (failed == 0) 0 else 1)

@@ -4,10 +4,12 @@ Runs against the `billtap` package (maturin, `pip install ./bindings`) or, with
 BILLTAP_BINDINGS=dir, against generated bindings in that directory.
 """
 import asyncio
+import io
 import os
 import threading
 
 import pytest
+from PIL import Image
 
 try:
     from billtap import billtap_ffi as bt
@@ -24,7 +26,7 @@ PIX = ("00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204
 
 
 def config(**kw):
-    base = dict(platform_url="https://platform.example.cn", pinned_platform_keys=["MCowBQYDK2VwAyEA"],
+    base = dict(platform_url="https://platform.example.cn", pinned_platform_keys=["k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="],
                 database_path="/tmp/billtap-test.sqlite", locale="zh-CN")
     base.update(kw)
     return bt.BilltapConfig(**base)
@@ -71,12 +73,18 @@ def test_scan_frame_with_stride_and_region():
         bt.scan_frame(bt.Frame(data=data[:1000], width=200, height=160, stride=216, region=None, fast=False))
 
 
-def test_async_scans_of_real_png_and_jpeg_files():
+def test_async_scans_of_a_png_file_and_of_a_photo_the_host_decoded():
     app = bt.Billtap(config())
     assert app.config().locale == "zh-CN"
+    # A photo is decoded by the host (Pillow here; BitmapFactory / CGImageSource on phones) and
+    # handed over as luma: the library reads PNG only.
+    photo = Image.open(io.BytesIO(read("water-bill-crop.jpg"))).convert("L")
 
     async def run():
-        png, jpg = await asyncio.gather(app.scan_image(read("water-bill-crop.png")), app.scan_image(read("water-bill-crop.jpg")))
+        png, jpg = await asyncio.gather(
+            app.scan_image(read("water-bill-crop.png")),
+            app.scan_frame_async(bt.Frame(data=photo.tobytes(), width=photo.width, height=photo.height,
+                                          stride=photo.width, region=None, fast=False)))
         frame = await app.scan_frame_async(bt.Frame(data=read("pix-200x160-stride216.gray"), width=200, height=160,
                                                     stride=216, region=None, fast=False))
         return png, jpg, frame
@@ -87,8 +95,13 @@ def test_async_scans_of_real_png_and_jpeg_files():
         assert codes[0].payload.payee_name_local == "北京市自来水集团"
         assert bt.BillReference(kind=bt.RefKind.BILLER_ID, value="BJ-WATER-001") in codes[0].payload.references
     assert frame[0].text == PIX
+    with pytest.raises(bt.ScanError.BadImage) as jpeg_refused:
+        asyncio.run(app.scan_image(read("water-bill-crop.jpg")))
+    assert "JPEG" in jpeg_refused.value.reason and "scan_frame" in jpeg_refused.value.reason
     with pytest.raises(bt.ScanError.BadImage):
         asyncio.run(app.scan_image(b"not an image"))
+    with pytest.raises(bt.ScanError.BadImage):
+        asyncio.run(app.scan_image(read("water-bill-crop.png")[:200]))
 
 
 def test_config_is_checked():
@@ -131,7 +144,7 @@ def test_foreign_logger_receives_lines_and_a_throwing_one_is_harmless():
     bt.parse_payload(PIX.encode())
     with pytest.raises(bt.ScanError.NotAPayment):
         bt.parse_payload(b"hello")
-    asyncio.run(bt.Billtap(config()).scan_image(read("water-bill-crop.jpg")))  # logs from a worker thread
+    asyncio.run(bt.Billtap(config()).scan_image(read("water-bill-crop.png")))  # logs from a worker thread
     messages = [m for _, _, m in rec.lines]
     assert any("payload parsed" in m and "format=emv_mpm" in m for m in messages), messages
     assert any(lvl == bt.LogLevel.INFO and "error=not_payment" in m for lvl, _, m in rec.lines)
@@ -142,3 +155,37 @@ def test_foreign_logger_receives_lines_and_a_throwing_one_is_harmless():
     bt.set_logger(Exploding(), bt.LogLevel.TRACE)
     assert bt.parse_payload(PIX.encode()).currency == "BRL"
     bt.set_logger(None, bt.LogLevel.INFO)
+
+
+SANDBOX_URL = os.environ.get("BILLTAP_SANDBOX_URL")
+SANDBOX_KEY = os.environ.get("BILLTAP_SANDBOX_KEY")
+needs_sandbox = pytest.mark.skipif(not SANDBOX_URL, reason="scripts/test.sh starts `billtap sandbox` and sets BILLTAP_SANDBOX_URL")
+
+
+@needs_sandbox
+def test_platform_catalog_search_lookup_and_resolve_against_the_sandbox(tmp_path):
+    app = bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY], database_path=str(tmp_path / "b.sqlite")))
+
+    async def run():
+        catalog = await app.catalog()
+        page = await app.search_billers(bt.BillerQuery(text="自来水", category=None, region="11", page_size=None, page_token=None))
+        view = await app.lookup_bills("BJ-WATER-001", {"account": "110105-3345-0871"})
+        with pytest.raises(bt.PlatformError.Refused) as refused:
+            await app.lookup_bills("BJ-WATER-001", {"account": "12"})
+        codes = await app.scan_image(read("water-bill-crop.png"))
+        resolved = await app.resolve(codes[0].raw)
+        unknown = await app.resolve(PIX.encode())
+        return catalog, page, view, refused.value, resolved, unknown
+
+    catalog, page, view, refused, resolved, unknown = asyncio.run(run())
+    assert len(catalog) == 9 and catalog[0].name == "生活缴费"
+    assert [b.id for b in page.items] == ["BJ-WATER-001"]
+    assert view.payee.name == "北京市自来水集团" and view.bills[0].amount_due == "268.40"
+    assert refused.kind == "validation" and "account" in refused.fields
+    assert resolved.payee.id == "BJ-WATER-001" and resolved.bills[0].id == "W202610-0088123"
+    assert resolved.bills[0].account_masked.endswith("0871") and "110105" not in resolved.bills[0].account_masked
+    assert unknown.payee is None and "not registered" in unknown.warnings[0]
+    forged = bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=["sandbox-1:" + "A" * 43 + "="],
+                                database_path=str(tmp_path / "c.sqlite")))
+    with pytest.raises(bt.PlatformError.Untrusted):
+        asyncio.run(forged.catalog())

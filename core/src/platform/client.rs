@@ -158,7 +158,7 @@ impl PlatformClient {
     /// Builds a client; TLS is rustls with ring and the Mozilla root store (no OpenSSL).
     pub fn new(cfg: PlatformConfig, clock: Arc<dyn Clock>) -> Result<Self, PlatformError> {
         let keys = PinnedKeys::parse(&cfg.pinned_keys)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = super::tls::provider();
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };

@@ -7,6 +7,7 @@
 pub mod api;
 mod client;
 mod signature;
+mod tls;
 
 pub use client::{BillView, BillerQuery, PlatformClient, PlatformConfig, PlatformError};
 

@@ -327,7 +327,9 @@ enum Pass {
     RxingDown2,
     RxingUp2,
     RxingStretched,
+    #[cfg(feature = "rqrr")]
     Rqrr,
+    #[cfg(feature = "rqrr")]
     RqrrDown2,
 }
 
@@ -339,7 +341,9 @@ impl Pass {
             Pass::RxingDown2 => "rxing-down2",
             Pass::RxingUp2 => "rxing-up2",
             Pass::RxingStretched => "rxing-stretched",
+            #[cfg(feature = "rqrr")]
             Pass::Rqrr => "rqrr",
+            #[cfg(feature = "rqrr")]
             Pass::RqrrDown2 => "rqrr-down2",
         }
     }
@@ -381,6 +385,9 @@ pub fn scan_frame_with(
         if !low_contrast {
             ladder.push(Pass::RxingStretched);
         }
+        // The second engine: 4 of the 440 bench frames (strong perspective) that rxing misses,
+        // for ~260 KB of library; the phone library leaves it out (docs/decisions/0005).
+        #[cfg(feature = "rqrr")]
         ladder.extend([Pass::Rqrr, Pass::RqrrDown2]);
     }
     for pass in ladder {
@@ -413,7 +420,9 @@ fn run_pass(pass: Pass, base: &Gray) -> Vec<DecodedCode> {
         }
         Pass::RxingUp2 => rxing_decode(&base.upscaled2(), pass, false),
         Pass::RxingStretched => rxing_decode(&base.stretched(), pass, false),
+        #[cfg(feature = "rqrr")]
         Pass::Rqrr => rqrr_decode(base, pass),
+        #[cfg(feature = "rqrr")]
         Pass::RqrrDown2 if base.w >= 160 && base.h >= 160 => rqrr_decode(&base.downscaled(2), pass),
         _ => Vec::new(),
     }
@@ -493,6 +502,7 @@ fn rxing_decode(img: &Gray, pass: Pass, with_inverted: bool) -> Vec<DecodedCode>
         .collect()
 }
 
+#[cfg(feature = "rqrr")]
 fn rqrr_decode(img: &Gray, pass: Pass) -> Vec<DecodedCode> {
     let run = || -> Vec<(Vec<u8>, [Point; 4])> {
         let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(img.w, img.h, |x, y| {

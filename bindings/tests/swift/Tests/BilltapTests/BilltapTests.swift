@@ -11,7 +11,7 @@ func frames(_ name: String) throws -> Data {
 let EMVCO = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A"
 let PIX = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
 
-func config(url: String = "https://platform.example.cn", keys: [String] = ["MCowBQYDK2VwAyEA"]) -> BilltapConfig {
+func config(url: String = "https://platform.example.cn", keys: [String] = ["k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]) -> BilltapConfig {
     BilltapConfig(platformUrl: url, pinnedPlatformKeys: keys, databasePath: "/tmp/billtap-swift.sqlite", locale: "zh-CN")
 }
 
@@ -80,19 +80,23 @@ final class BilltapTests: XCTestCase {
         }
     }
 
-    func testAsyncScansOfRealPngAndJpegFiles() async throws {
+    func testAsyncScansOfAPngFileAndRefusalOfAPhoto() async throws {
         let app = try Billtap(config: config())
         XCTAssertEqual(try app.config().locale, "zh-CN")
         async let png = app.scanImage(encoded: try frames("water-bill-crop.png"))
-        async let jpg = app.scanImage(encoded: try frames("water-bill-crop.jpg"))
-        for codes in try await [png, jpg] {
-            let p = try XCTUnwrap(codes.first?.payload)
-            XCTAssertEqual(p.amount, "268.40")
-            XCTAssertEqual(p.payeeNameLocal, "北京市自来水集团")
-            XCTAssertTrue(p.references.contains(BillReference(kind: .billerId, value: "BJ-WATER-001")))
+        async let frameCodes = app.scanFrameAsync(frame: try pixFrame())
+        let p = try XCTUnwrap(try await png.first?.payload)
+        XCTAssertEqual(p.amount, "268.40")
+        XCTAssertEqual(p.payeeNameLocal, "北京市自来水集团")
+        XCTAssertTrue(p.references.contains(BillReference(kind: .billerId, value: "BJ-WATER-001")))
+        XCTAssertEqual(try await frameCodes.first?.text, PIX)
+        // Photos are decoded by the host (CGImageSource on iOS) and passed to scanFrame as luma.
+        do {
+            _ = try await app.scanImage(encoded: try frames("water-bill-crop.jpg"))
+            XCTFail("expected BadImage for a JPEG")
+        } catch let ScanError.BadImage(reason) {
+            XCTAssertTrue(reason.contains("JPEG") && reason.contains("scan_frame"), reason)
         }
-        let frameCodes = try await app.scanFrameAsync(frame: try pixFrame())
-        XCTAssertEqual(frameCodes.first?.text, PIX)
         do {
             _ = try await app.scanImage(encoded: Data("not an image".utf8))
             XCTFail("expected BadImage")
@@ -123,7 +127,7 @@ final class BilltapTests: XCTestCase {
         try setLogger(logger: rec, minLevel: .debug)
         _ = try parsePayload(bytes: Data(PIX.utf8))
         XCTAssertThrowsError(try parsePayload(bytes: Data("hello".utf8)))
-        _ = try await Billtap(config: config()).scanImage(encoded: try frames("water-bill-crop.jpg"))
+        _ = try await Billtap(config: config()).scanImage(encoded: try frames("water-bill-crop.png"))
         let messages = rec.lines.map(\.1)
         XCTAssertTrue(messages.contains { $0.contains("payload parsed") && $0.contains("format=emv_mpm") }, "\(messages)")
         XCTAssertTrue(rec.lines.contains { $0.0 == .info && $0.1.contains("error=not_payment") })
@@ -131,5 +135,41 @@ final class BilltapTests: XCTestCase {
         try setLogger(logger: Exploding(), minLevel: .trace)
         XCTAssertEqual(try parsePayload(bytes: Data(PIX.utf8)).currency, "BRL")
         try setLogger(logger: nil, minLevel: .info)
+    }
+
+    func testPlatformAgainstTheSandbox() async throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let url = env["BILLTAP_SANDBOX_URL"], let key = env["BILLTAP_SANDBOX_KEY"] else {
+            throw XCTSkip("scripts/test.sh starts `billtap sandbox` and sets BILLTAP_SANDBOX_URL")
+        }
+        let app = try Billtap(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: [key], databasePath: "/tmp/billtap-swift-platform/b.sqlite", locale: "zh-CN"))
+        let catalog = try await app.catalog()
+        XCTAssertEqual(catalog.count, 9)
+        XCTAssertEqual(catalog.first?.name, "生活缴费")
+        let page = try await app.searchBillers(query: BillerQuery(text: "自来水", category: nil, region: "11", pageSize: nil, pageToken: nil))
+        XCTAssertEqual(page.items.map(\.id), ["BJ-WATER-001"])
+        let view = try await app.lookupBills(billerId: "BJ-WATER-001", fields: ["account": "110105-3345-0871"])
+        XCTAssertEqual(view.payee?.name, "北京市自来水集团")
+        XCTAssertEqual(view.bills.first?.amountDue, "268.40")
+        do {
+            _ = try await app.lookupBills(billerId: "BJ-WATER-001", fields: ["account": "12"])
+            XCTFail("expected Refused")
+        } catch PlatformError.Refused(_, let kind, _, let fields) {
+            XCTAssertEqual(kind, "validation")
+            XCTAssertNotNil(fields["account"])
+        }
+        let code = try await app.scanImage(encoded: try frames("water-bill-crop.png"))[0]
+        let resolved = try await app.resolve(payload: code.raw)
+        XCTAssertEqual(resolved.payee?.id, "BJ-WATER-001")
+        XCTAssertEqual(resolved.bills.first?.id, "W202610-0088123")
+        let unknown = try await app.resolve(payload: Data(PIX.utf8))
+        XCTAssertNil(unknown.payee)
+        XCTAssertTrue(unknown.warnings.first?.contains("not registered") ?? false)
+        let forged = try Billtap(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: ["sandbox-1:" + String(repeating: "A", count: 43) + "="], databasePath: "/tmp/billtap-swift-platform/c.sqlite", locale: "zh-CN"))
+        do {
+            _ = try await forged.catalog()
+            XCTFail("expected Untrusted")
+        } catch PlatformError.Untrusted {
+        }
     }
 }

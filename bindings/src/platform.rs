@@ -1,0 +1,237 @@
+//! The platform for the host: catalog, biller search, bill lookup and resolving a scanned
+//! code to a verified payee, all async (Kotlin `suspend`, Swift `async`).
+
+use std::collections::HashMap;
+
+use billtap_core::platform::{self as core_platform, api};
+
+/// Why a platform call failed. Nothing from an untrusted response reaches the host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum PlatformError {
+    /// The platform could not be reached or did not answer in time.
+    #[error("{reason}")]
+    Unreachable {
+        /// What to tell the user.
+        reason: String,
+    },
+    /// A response failed its signature check (unsigned, forged, stale, unknown key): never shown.
+    #[error("{reason}")]
+    Untrusted {
+        /// What to tell the user.
+        reason: String,
+    },
+    /// The platform refused the request (unknown biller or account, invalid fields…).
+    #[error("{reason}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Stable problem kind (`unknown-biller`, `unknown-account`, `validation`…).
+        kind: String,
+        /// What to tell the user.
+        reason: String,
+        /// Invalid lookup fields (key → message).
+        fields: HashMap<String, String>,
+    },
+    /// Bad input from the host (an id or payload that cannot be sent).
+    #[error("{reason}")]
+    Invalid {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl From<core_platform::PlatformError> for PlatformError {
+    fn from(e: core_platform::PlatformError) -> Self {
+        use core_platform::PlatformError as E;
+        let reason = e.to_string();
+        match e {
+            E::Network(_) | E::Timeout => PlatformError::Unreachable { reason },
+            E::Untrusted(_) | E::Decode(_) => PlatformError::Untrusted { reason },
+            E::Refused {
+                status,
+                kind,
+                fields,
+                ..
+            } => PlatformError::Refused {
+                status,
+                kind,
+                reason,
+                fields: fields.into_iter().collect(),
+            },
+            E::Config(_) => PlatformError::Invalid { reason },
+        }
+    }
+}
+
+/// A catalog category with its sub-categories (names in the configured language).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Category {
+    /// Id, e.g. `utilities`.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Sub-categories: id and name.
+    pub subcategories: Vec<Subcategory>,
+}
+
+/// A sub-category.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Subcategory {
+    /// Id, e.g. `utilities.water`.
+    pub id: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A field the biller needs to find an account.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct LookupField {
+    /// Key to send.
+    pub key: String,
+    /// Label in the configured language.
+    pub label: String,
+    /// Regex the value must match.
+    pub pattern: String,
+    /// Example value.
+    pub example: Option<String>,
+}
+
+/// A registered biller: the verified payee.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Biller {
+    /// Platform id.
+    pub id: String,
+    /// Name to show (configured language).
+    pub name: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// English name.
+    pub name_en: String,
+    /// Sub-category id.
+    pub category: String,
+    /// Region code.
+    pub region: String,
+    /// Logo URL.
+    pub logo_url: String,
+    /// Fields needed for lookup.
+    pub lookup_fields: Vec<LookupField>,
+    /// `fixed`, `partial_allowed` or `payer_chosen`.
+    pub amount_rule: String,
+}
+
+/// A bill.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Bill {
+    /// Id.
+    pub id: String,
+    /// Verified payee name.
+    pub biller_name: String,
+    /// Account, masked.
+    pub account_masked: String,
+    /// `YYYYMM`.
+    pub period: Option<String>,
+    /// `open`, `paid`, `overdue`, `cancelled`.
+    pub status: String,
+    /// Amount due, decimal string.
+    pub amount_due: String,
+    /// Currency.
+    pub currency: String,
+    /// Due date `YYYY-MM-DD`.
+    pub due_date: Option<String>,
+}
+
+/// What the user sees after scanning: the platform's payee, bills and warnings.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BillView {
+    /// The verified payee, when the platform knows it.
+    pub payee: Option<Biller>,
+    /// Open bills for the code.
+    pub bills: Vec<Bill>,
+    /// Warnings to show (unregistered payee, name mismatch, static code above the limit).
+    pub warnings: Vec<String>,
+}
+
+/// A page of billers.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BillerPage {
+    /// Billers.
+    pub items: Vec<Biller>,
+    /// Token for the next page.
+    pub next_page_token: Option<String>,
+}
+
+/// Biller search filters.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BillerQuery {
+    /// Text in names.
+    pub text: Option<String>,
+    /// Category or sub-category id.
+    pub category: Option<String>,
+    /// Region code prefix.
+    pub region: Option<String>,
+    /// Page size 1–100.
+    pub page_size: Option<u32>,
+    /// Next-page token.
+    pub page_token: Option<String>,
+}
+
+pub(crate) fn biller(b: api::Biller, zh: bool) -> Biller {
+    Biller {
+        name: b.name,
+        name_zh: b.names.zh,
+        name_en: b.names.en,
+        lookup_fields: b
+            .lookup_fields
+            .into_iter()
+            .map(|f| LookupField {
+                key: f.key,
+                label: if zh { f.label.zh } else { f.label.en },
+                pattern: f.pattern,
+                example: f.example,
+            })
+            .collect(),
+        amount_rule: b.amount_rule.kind,
+        id: b.id,
+        category: b.category,
+        region: b.region,
+        logo_url: b.logo_url,
+    }
+}
+
+pub(crate) fn bill(b: api::Bill) -> Bill {
+    Bill {
+        id: b.id,
+        biller_name: b.biller_name,
+        account_masked: b.account_masked,
+        period: b.period,
+        status: b.status,
+        amount_due: b.amount_due.amount,
+        currency: b.amount_due.currency,
+        due_date: b.due_date,
+    }
+}
+
+pub(crate) fn category(c: api::Category) -> Category {
+    Category {
+        id: c.id,
+        name: c.name,
+        subcategories: c
+            .subcategories
+            .into_iter()
+            .map(|s| Subcategory {
+                id: s.id,
+                name: s.name,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn query(q: BillerQuery) -> core_platform::BillerQuery {
+    core_platform::BillerQuery {
+        text: q.text,
+        category: q.category,
+        region: q.region,
+        page_size: q.page_size,
+        page_token: q.page_token,
+    }
+}
