@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Decode benchmark: billtap vs zxing-cpp on the same camera-like frames, in the same run.
 
-Usage: bench/run.py [--per N] [--profile release|bench-fast] [--out bench/out]
+Usage: bench/run.py [--per N] [--profile release|bench-fast] [--phone] [--out bench/out]
+
+--phone builds the CLI without the `rqrr` feature: the decoder the phone library ships.
 
 Generates the deterministic image set (bench/src/gen_frames.rs), decodes every image with
 `billtap scan --json` (decode time measured inside billtap, excluding file decompression) and
@@ -39,11 +41,14 @@ def main():
     ap.add_argument("--profile", default="release")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "out"))
     ap.add_argument("--markdown", help="also write the table to this file")
+    ap.add_argument("--phone", action="store_true", help="decode as the phone library does (no rqrr)")
     args = ap.parse_args()
 
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    subprocess.run(["cargo", "build", "-q", "--profile", args.profile, "-p", "billtap-cli", "-p", "billtap-bench"],
-                   cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "-q", "--profile", args.profile, "-p", "billtap-bench"], cwd=ROOT, check=True)
+    # Built alone so `--no-default-features` applies to the CLI only.
+    subprocess.run(["cargo", "build", "-q", "--profile", args.profile, "-p", "billtap-cli"]
+                   + (["--no-default-features"] if args.phone else []), cwd=ROOT, check=True)
     bindir = os.path.join(target, "debug" if args.profile == "dev" else args.profile)
     frames = os.path.join(args.out, "frames")
     subprocess.run([os.path.join(bindir, "gen-frames"), frames, str(args.per)], check=True)
@@ -96,7 +101,8 @@ def main():
     time_ratio = statistics.median(tot["b_ms"]) / statistics.median(tot["z_ms"])
     lines.append("")
     lines.append(f"billtap / zxing-cpp: decode rate {rate_ratio:.3f}×, median time {time_ratio:.2f}× "
-                 f"(zxing-cpp {importlib.metadata.version('zxing-cpp')}, profile {args.profile}, {len(manifest)} images)")
+                 f"(zxing-cpp {importlib.metadata.version('zxing-cpp')}, profile {args.profile}, "
+                 f"{'phone decoder (no rqrr)' if args.phone else 'CLI decoder (with rqrr)'}, {len(manifest)} images)")
     lines.append("billtap decodes by ladder pass: " + ", ".join(f"{k} {v}" for k, v in sorted(passes.items(), key=lambda kv: -kv[1])))
     table = "\n".join(lines)
     print(table)

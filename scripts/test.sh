@@ -150,6 +150,7 @@ swift_suite() {
 check fmt cargo fmt --all -- --check
 check clippy cargo clippy --workspace --all-targets -- -D warnings
 suite rust count_cargo rust_suite
+check api-conformance scripts/api-conformance.sh
 step bindings-generate build_ffi
 step sandbox start_sandbox
 step python-setup setup_python

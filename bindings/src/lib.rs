@@ -36,6 +36,24 @@ pub struct BilltapConfig {
     pub database_path: String,
     /// BCP 47 locale for messages and the platform's `Accept-Language` (`zh-CN`, `en`).
     pub locale: String,
+    /// A reusable (static) code asking for more than this, e.g. `"2000.00 CNY"`, gets a warning
+    /// on `resolve`: static codes are the ones swapped on stickers. `None`: no limit.
+    #[uniffi(default = None)]
+    pub static_code_limit: Option<String>,
+}
+
+/// Parses `"AMOUNT CUR"` (`"2000.00 CNY"`) into money.
+fn parse_limit(text: &str) -> Result<billtap_core::money::Money, ConfigError> {
+    let invalid = |why: String| ConfigError::Invalid {
+        reason: format!("static_code_limit {text:?}: {why} (expected e.g. \"2000.00 CNY\")"),
+    };
+    let (amount, currency) = text
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| invalid("amount and currency code are needed".into()))?;
+    let currency = billtap_core::money::Currency::from_alpha(currency.trim())
+        .map_err(|e| invalid(e.to_string()))?;
+    billtap_core::money::Money::parse_positive(amount, currency).map_err(|e| invalid(e.to_string()))
 }
 
 /// Whether a URL is plain http to this device (the sandbox), judged by its exact host, so
@@ -94,6 +112,11 @@ impl Billtap {
         let mut pcfg =
             billtap_core::platform::PlatformConfig::new(url, config.pinned_platform_keys.clone());
         pcfg.locale = config.locale.clone();
+        pcfg.static_amount_warning = config
+            .static_code_limit
+            .as_deref()
+            .map(parse_limit)
+            .transpose()?;
         // The offline catalog lives next to the database.
         pcfg.cache_dir = std::path::Path::new(&config.database_path)
             .parent()
@@ -210,6 +233,7 @@ mod tests {
             pinned_platform_keys: vec!["k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()],
             database_path: "/tmp/x.sqlite".into(),
             locale: "en".into(),
+            static_code_limit: None,
         };
         for ok in [
             "https://pay.example.cn",
@@ -231,6 +255,23 @@ mod tests {
                 matches!(Billtap::new(cfg(bad)), Err(ConfigError::Invalid { .. })),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn static_code_limit_is_amount_and_currency() {
+        let money = parse_limit(" 2000.00 CNY ").map(|m| m.to_string());
+        assert_eq!(money.ok().as_deref(), Some("2000.00 CNY"));
+        for bad in [
+            "2000",
+            "CNY 2000",
+            "2000 XXX",
+            "-5 CNY",
+            "0 CNY",
+            "1,000 CNY",
+            "",
+        ] {
+            assert!(parse_limit(bad).is_err(), "{bad}");
         }
     }
 }

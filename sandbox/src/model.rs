@@ -208,6 +208,35 @@ pub struct LookupRequest {
     pub references: Vec<Reference>,
 }
 
+/// Fails with the first field longer than its `maxLength` in docs/api/openapi.yaml (JSON
+/// Schema counts characters, not bytes).
+fn check_len(name: &str, value: Option<&str>, max: usize) -> Result<(), String> {
+    match value {
+        Some(v) if v.chars().count() > max => {
+            Err(format!("{name} is longer than {max} characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl LookupRequest {
+    /// The spec's limits on this body.
+    pub fn validate(&self) -> Result<(), String> {
+        check_len("biller_id", Some(&self.biller_id), 32)?;
+        for (key, value) in &self.fields {
+            check_len(&format!("fields.{key}"), Some(value), 64)?;
+        }
+        if self.references.len() > 16 {
+            return Err("at most 16 references".into());
+        }
+        for r in &self.references {
+            check_len("references.kind", Some(&r.kind), 32)?;
+            check_len("references.value", Some(&r.value), 140)?;
+        }
+        Ok(())
+    }
+}
+
 /// A scanned reference.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Reference {
@@ -234,6 +263,20 @@ pub struct ResolveRequest {
     /// Name printed in the code.
     #[serde(default)]
     pub payee_name_in_code: Option<String>,
+}
+
+impl ResolveRequest {
+    /// The spec's limits on this body.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(tag) = &self.merchant_account_tag
+            && !(tag.len() == 2 && tag.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err("merchant_account_tag must be two digits".into());
+        }
+        check_len("guid", self.guid.as_deref(), 64)?;
+        check_len("account", self.account.as_deref(), 99)?;
+        check_len("payee_name_in_code", self.payee_name_in_code.as_deref(), 99)
+    }
 }
 
 /// `POST /admin/bills` body: create a bill for tests.

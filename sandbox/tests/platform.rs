@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use billtap_core::platform::{
-    BillerQuery, PlatformClient, PlatformConfig, PlatformError, ResponseSigner, TrustError,
+    BillerQuery, PinnedKeys, PlatformClient, PlatformConfig, PlatformError, ResponseSigner,
+    SignatureHeaders, TrustError,
 };
 use billtap_core::ports::SystemClock;
 use billtap_sandbox::{Sandbox, SandboxOptions};
@@ -207,6 +208,50 @@ async fn refusals_are_typed() {
         c.bill("../etc").await,
         Err(PlatformError::Config(_))
     ));
+}
+
+#[tokio::test]
+async fn requests_outside_the_spec_get_signed_problem_documents() {
+    let sb = sandbox();
+    let base = sb.url();
+    let keys = PinnedKeys::parse(&[sb.pinned_key()]).unwrap();
+    let get = |path: String| http().get(format!("{base}{path}")).send();
+    let post = |path: &str, body: serde_json::Value| {
+        http().post(format!("{base}{path}")).json(&body).send()
+    };
+    for resp in [
+        get("/v1/billers?region=x1".into()).await.unwrap(),
+        get("/v1/billers?region=1234567".into()).await.unwrap(),
+        get("/v1/billers?region=11&region=31".into()).await.unwrap(),
+        get("/v1/billers?category=Utilities".into()).await.unwrap(),
+        get(format!("/v1/billers?q={}", "水".repeat(65))).await.unwrap(),
+        get("/v1/billers?page_token=o1234567890".into()).await.unwrap(),
+        get("/v1/billers?page_size=many".into()).await.unwrap(),
+        post("/v1/payees/resolve", serde_json::json!({"scheme": "emv_mpm", "payee_name_in_code": "x".repeat(100)})).await.unwrap(),
+        post("/v1/payees/resolve", serde_json::json!({"scheme": "emv_mpm", "merchant_account_tag": "2x"})).await.unwrap(),
+        post("/v1/bills/lookup", serde_json::json!({"biller_id": "BJ-WATER-001", "fields": {"account": "1".repeat(65)}})).await.unwrap(),
+        post("/v1/bills/lookup", serde_json::json!({"biller_id": "BJ-WATER-001", "references": vec![serde_json::json!({"kind": "k", "value": "v"}); 17]})).await.unwrap(),
+        post("/v1/bills/lookup", serde_json::json!({"fields": {}})).await.unwrap(),
+    ] {
+        let url = resp.url().to_string();
+        assert_eq!(resp.status().as_u16(), 400, "{url}");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        assert_eq!(headers["content-type"], "application/problem+json", "{url}");
+        let body = resp.bytes().await.unwrap();
+        let sig = SignatureHeaders::from_lookup(|n| headers.get(n).and_then(|v| v.to_str().ok())).unwrap();
+        keys.verify(status, &body, &sig, &SystemClock).unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["status"], 400, "{url}");
+        assert!(!problem["detail"].as_str().unwrap_or_default().is_empty(), "{url}");
+    }
+    // Within the limits, and `null` as absent: answered.
+    let ok = post("/v1/payees/resolve", serde_json::json!({"scheme": "emv_mpm", "guid": null, "payee_name_in_code": "x".repeat(99)})).await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let ok = get("/v1/billers?region=3101&category=utilities.water&page_token=o0".into())
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
 }
 
 #[tokio::test]

@@ -49,8 +49,8 @@ inline fun <reified E : Throwable> expectThrows(block: () -> Unit): E {
     throw AssertionError("expected ${E::class.simpleName}, nothing thrown")
 }
 
-fun config(url: String = "https://platform.example.cn", keys: List<String> = listOf("k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")) =
-    BilltapConfig(url, keys, "/tmp/billtap-kt.sqlite", "zh-CN")
+fun config(url: String = "https://platform.example.cn", keys: List<String> = listOf("k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), limit: String? = null) =
+    BilltapConfig(url, keys, "/tmp/billtap-kt.sqlite", "zh-CN", staticCodeLimit = limit)
 
 fun pixFrame(region: Region? = null, fast: Boolean = false) =
     Frame(frames("pix-200x160-stride216.gray"), 200u, 160u, 216u, region, fast)
@@ -121,6 +121,9 @@ fun main() {
         expectThrows<ConfigException.Invalid> { Billtap(config(url = "http://platform.example.cn")) }
         expectThrows<ConfigException.Invalid> { Billtap(config(keys = emptyList())) }
         Billtap(config(url = "http://127.0.0.1:8080")).close()
+        Billtap(config(limit = "2000.00 CNY")).close()
+        expectThrows<ConfigException.Invalid> { Billtap(config(limit = "2000")) }
+        expectThrows<ConfigException.Invalid> { Billtap(config(limit = "2000 XXX")) }
     }
     test("renderQr round-trips through scanImage") {
         val png = renderQr(PIX, QrFormat.Png(4u))

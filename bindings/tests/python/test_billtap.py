@@ -189,3 +189,41 @@ def test_platform_catalog_search_lookup_and_resolve_against_the_sandbox(tmp_path
                                 database_path=str(tmp_path / "c.sqlite")))
     with pytest.raises(bt.PlatformError.Untrusted):
         asyncio.run(forged.catalog())
+
+
+def emv(fields):
+    """An EMV merchant-presented code with its CRC-16/CCITT-FALSE, from (tag, value) pairs."""
+    body = "".join(f"{tag}{len(value):02d}{value}" for tag, value in fields) + "6304"
+    crc = 0xFFFF
+    for byte in body.encode():
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
+    return body + f"{crc:04X}"
+
+
+def static_pix(amount):
+    return emv([("00", "01"), ("01", "11"), ("26", "0014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-426655440000"),
+                ("52", "0000"), ("53", "986"), ("54", amount), ("58", "BR"), ("59", "Fulano de Tal"),
+                ("60", "BRASILIA"), ("62", "0503***")])
+
+
+def test_static_code_limit_is_checked_at_configuration():
+    bt.Billtap(config(static_code_limit="2000.00 CNY"))
+    for bad in ["2000", "2000 XXX", "-1 CNY"]:
+        with pytest.raises(bt.ConfigError.Invalid):
+            bt.Billtap(config(static_code_limit=bad))
+    assert bt.parse_payload(static_pix("999.00").encode()).amount == "999.00"
+
+
+@needs_sandbox
+def test_static_code_above_the_limit_is_flagged_on_resolve(tmp_path):
+    def app(limit):
+        return bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY],
+                                 database_path=str(tmp_path / "b.sqlite"), static_code_limit=limit))
+
+    above = asyncio.run(app("500.00 BRL").resolve(static_pix("999.00").encode()))
+    below = asyncio.run(app("500.00 BRL").resolve(static_pix("80.00").encode()))
+    other_currency = asyncio.run(app("500.00 CNY").resolve(static_pix("999.00").encode()))
+    assert any("static" in w and "999.00 BRL" in w and "500.00 BRL" in w for w in above.warnings), above.warnings
+    assert not any("static" in w for w in below.warnings + other_currency.warnings)

@@ -158,6 +158,24 @@ impl PlatformClient {
     /// Builds a client; TLS is rustls with ring and the Mozilla root store (no OpenSSL).
     pub fn new(cfg: PlatformConfig, clock: Arc<dyn Clock>) -> Result<Self, PlatformError> {
         let keys = PinnedKeys::parse(&cfg.pinned_keys)?;
+        // Checked once here so a bad URL is a configuration error, not a network error on
+        // every call. Host names must be ASCII (or punycode): the IDNA back end is ASCII-only
+        // to keep the phone library small (docs/decisions/0005).
+        match reqwest::Url::parse(&cfg.base_url) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
+            Ok(_) => {
+                return Err(PlatformError::Config(format!(
+                    "the platform URL {:?} must be http(s) with a host",
+                    cfg.base_url
+                )));
+            }
+            Err(e) => {
+                return Err(PlatformError::Config(format!(
+                    "the platform URL {:?} cannot be used ({e}); write a non-ASCII host name in punycode (xn--…)",
+                    cfg.base_url
+                )));
+            }
+        }
         let provider = super::tls::provider();
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -493,5 +511,38 @@ fn refused(status: u16, body: &[u8]) -> PlatformError {
             detail: None,
             fields: Vec::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::SystemClock;
+
+    const KEY: &str = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    fn client(url: &str) -> Result<PlatformClient, PlatformError> {
+        PlatformClient::new(
+            PlatformConfig::new(url, vec![KEY.into()]),
+            Arc::new(SystemClock),
+        )
+    }
+
+    #[test]
+    fn platform_url_is_checked_when_the_client_is_built() {
+        assert!(client("https://platform.example.cn/").is_ok());
+        assert!(client("https://xn--fsqu00a.xn--fiqs8s").is_ok());
+        for bad in [
+            "https://例子.中国",
+            "platform.example.cn",
+            "ftp://x.cn",
+            "https://",
+            "",
+        ] {
+            assert!(
+                matches!(client(bad), Err(PlatformError::Config(_))),
+                "{bad}"
+            );
+        }
     }
 }

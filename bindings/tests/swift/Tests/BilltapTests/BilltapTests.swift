@@ -11,8 +11,8 @@ func frames(_ name: String) throws -> Data {
 let EMVCO = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A"
 let PIX = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
 
-func config(url: String = "https://platform.example.cn", keys: [String] = ["k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]) -> BilltapConfig {
-    BilltapConfig(platformUrl: url, pinnedPlatformKeys: keys, databasePath: "/tmp/billtap-swift.sqlite", locale: "zh-CN")
+func config(url: String = "https://platform.example.cn", keys: [String] = ["k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="], limit: String? = nil) -> BilltapConfig {
+    BilltapConfig(platformUrl: url, pinnedPlatformKeys: keys, databasePath: "/tmp/billtap-swift.sqlite", locale: "zh-CN", staticCodeLimit: limit)
 }
 
 func pixFrame(region: Region? = nil, fast: Bool = false) throws -> Frame {
@@ -85,11 +85,13 @@ final class BilltapTests: XCTestCase {
         XCTAssertEqual(try app.config().locale, "zh-CN")
         async let png = app.scanImage(encoded: try frames("water-bill-crop.png"))
         async let frameCodes = app.scanFrameAsync(frame: try pixFrame())
-        let p = try XCTUnwrap(try await png.first?.payload)
+        let pngCodes = try await png
+        let p = try XCTUnwrap(pngCodes.first?.payload)
         XCTAssertEqual(p.amount, "268.40")
         XCTAssertEqual(p.payeeNameLocal, "北京市自来水集团")
         XCTAssertTrue(p.references.contains(BillReference(kind: .billerId, value: "BJ-WATER-001")))
-        XCTAssertEqual(try await frameCodes.first?.text, PIX)
+        let fromFrame = try await frameCodes
+        XCTAssertEqual(fromFrame.first?.text, PIX)
         // Photos are decoded by the host (CGImageSource on iOS) and passed to scanFrame as luma.
         do {
             _ = try await app.scanImage(encoded: try frames("water-bill-crop.jpg"))
@@ -110,7 +112,10 @@ final class BilltapTests: XCTestCase {
             guard case ConfigError.Invalid = error else { return XCTFail("\(error)") }
         }
         _ = try Billtap(config: config(url: "http://127.0.0.1:8080"))
-    }
+        _ = try Billtap(config: config(limit: "2000.00 CNY"))
+        XCTAssertThrowsError(try Billtap(config: config(limit: "2000 XXX"))) { error in
+            guard case ConfigError.Invalid = error else { return XCTFail("\(error)") }
+        }
 
     func testRenderQrRoundTrips() async throws {
         let png = try renderQr(text: PIX, format: .png(modulePx: 4))
