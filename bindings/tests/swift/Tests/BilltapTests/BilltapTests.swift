@@ -116,6 +116,7 @@ final class BilltapTests: XCTestCase {
         XCTAssertThrowsError(try Billtap(config: config(limit: "2000 XXX"))) { error in
             guard case ConfigError.Invalid = error else { return XCTFail("\(error)") }
         }
+    }
 
     func testRenderQrRoundTrips() async throws {
         let png = try renderQr(text: PIX, format: .png(modulePx: 4))
