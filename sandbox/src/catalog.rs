@@ -1,16 +1,7 @@
 //! Deterministic seed data: the category tree (9 categories, 50+ sub-categories) and ≥ 200
 //! billers across them, in eight cities, with lookup fields and amount rules.
 
-use serde::Serialize;
-
-/// A name in both languages the platform serves.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Names {
-    /// Chinese.
-    pub zh: String,
-    /// English.
-    pub en: String,
-}
+pub use billtap_core::platform::api::Names;
 
 fn names(zh: &str, en: &str) -> Names {
     Names {

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::model::{Bill, Biller, LineItem, Money, NewBill, mask};
+use crate::model::{Bill, Biller, LineItem, NewBill, cny, mask};
 
 /// Bills by biller and account.
 pub struct Db(Mutex<Connection>);
@@ -169,11 +169,11 @@ fn bill(r: Row, biller: &Biller, zh: bool) -> Bill {
         account_masked: mask(&r.account),
         period: r.period,
         status: r.status,
-        amount_due: Money::cny(r.amount_fen),
+        amount_due: cny(r.amount_fen),
         due_date: r.due_date,
         line_items: vec![LineItem {
             description: what.into(),
-            amount: Money::cny(r.amount_fen),
+            amount: cny(r.amount_fen),
         }],
         penalties: Vec::new(),
     }

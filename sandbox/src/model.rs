@@ -1,86 +1,30 @@
 //! The JSON shapes of `docs/api/openapi.yaml`, and the seeded billers.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+// The wire types are the client's own (billtap-core), so the server cannot drift from what
+// the app decodes.
+pub use billtap_core::platform::api::{AmountRule, ApiMoney, Bill, Biller, LineItem, LookupField};
 
 use crate::catalog::{self, Names, RuleKind};
 
-/// Money as the API carries it: a decimal string and a currency.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Money {
-    /// Decimal string with two decimals for CNY.
-    pub amount: String,
-    /// ISO 4217 code.
-    pub currency: String,
-}
-
-impl Money {
-    /// CNY from fen.
-    pub fn cny(fen: i64) -> Self {
-        Money {
-            amount: format!("{}.{:02}", fen / 100, fen % 100),
-            currency: "CNY".into(),
-        }
+/// CNY from fen, as the API writes money.
+pub fn cny(fen: i64) -> ApiMoney {
+    ApiMoney {
+        amount: format!("{}.{:02}", fen / 100, fen % 100),
+        currency: "CNY".into(),
     }
 }
 
-/// A lookup field a biller needs.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct LookupField {
-    /// Field key.
-    pub key: String,
-    /// Label in both languages.
-    pub label: Names,
-    /// Regex the value must match in full.
-    pub pattern: String,
-    /// An example value.
-    pub example: String,
-}
-
-/// How amounts are set.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct AmountRule {
-    /// `fixed`, `partial_allowed` or `payer_chosen`.
-    pub kind: String,
-    /// Minimum (payer-chosen).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub min: Option<Money>,
-    /// Maximum (payer-chosen).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max: Option<Money>,
-}
-
-/// A registered biller.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Biller {
-    /// Platform id, e.g. `BJ-WATER-001`.
-    pub id: String,
-    /// Name in the requested language.
-    pub name: String,
-    /// Both names.
-    pub names: Names,
-    /// Sub-category id.
-    pub category: String,
-    /// GB/T 2260 region code.
-    pub region: String,
-    /// Logo URL.
-    pub logo_url: String,
-    /// Lookup fields.
-    pub lookup_fields: Vec<LookupField>,
-    /// Amount rule.
-    pub amount_rule: AmountRule,
-}
-
-impl Biller {
-    /// The same biller with `name` in the requested language.
-    pub fn localized(&self, zh: bool) -> Biller {
-        Biller {
-            name: if zh {
-                self.names.zh.clone()
-            } else {
-                self.names.en.clone()
-            },
-            ..self.clone()
-        }
+/// The same biller with `name` in the requested language.
+pub fn localized(b: &Biller, zh: bool) -> Biller {
+    Biller {
+        name: if zh {
+            b.names.zh.clone()
+        } else {
+            b.names.en.clone()
+        },
+        ..b.clone()
     }
 }
 
@@ -107,13 +51,13 @@ pub fn billers(base_url: &str) -> Vec<Biller> {
                     },
                     RuleKind::Partial => AmountRule {
                         kind: "partial_allowed".into(),
-                        min: Some(Money::cny(1)),
+                        min: Some(cny(1)),
                         max: None,
                     },
                     RuleKind::PayerChosen { min_fen, max_fen } => AmountRule {
                         kind: "payer_chosen".into(),
-                        min: Some(Money::cny(min_fen)),
-                        max: Some(Money::cny(max_fen)),
+                        min: Some(cny(min_fen)),
+                        max: Some(cny(max_fen)),
                     },
                 };
                 out.push(Biller {
@@ -132,7 +76,7 @@ pub fn billers(base_url: &str) -> Vec<Biller> {
                             en: en.into(),
                         },
                         pattern: pattern.into(),
-                        example: example.into(),
+                        example: Some(example.into()),
                     }],
                     amount_rule,
                     id,
@@ -141,42 +85,6 @@ pub fn billers(base_url: &str) -> Vec<Biller> {
         }
     }
     out
-}
-
-/// A bill line.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LineItem {
-    /// What it is for.
-    pub description: String,
-    /// How much.
-    pub amount: Money,
-}
-
-/// A bill.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Bill {
-    /// Platform bill id.
-    pub id: String,
-    /// Biller id.
-    pub biller_id: String,
-    /// Verified payee name, in the requested language.
-    pub biller_name: String,
-    /// Account with all but the last 4 characters masked.
-    pub account_masked: String,
-    /// `YYYYMM`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub period: Option<String>,
-    /// `open`, `paid`, `overdue`, `cancelled`.
-    pub status: String,
-    /// Amount due.
-    pub amount_due: Money,
-    /// `YYYY-MM-DD`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub due_date: Option<String>,
-    /// Lines.
-    pub line_items: Vec<LineItem>,
-    /// Late fees.
-    pub penalties: Vec<LineItem>,
 }
 
 /// Masks all but the last four characters (account numbers never leave in full).
@@ -219,9 +127,14 @@ fn check_len(name: &str, value: Option<&str>, max: usize) -> Result<(), String> 
     }
 }
 
-impl LookupRequest {
-    /// The spec's limits on this body.
-    pub fn validate(&self) -> Result<(), String> {
+/// A request body with limits beyond what its JSON shape enforces.
+pub trait Checked {
+    /// The spec's limits on this body; the error says which one is broken.
+    fn validate(&self) -> Result<(), String>;
+}
+
+impl Checked for LookupRequest {
+    fn validate(&self) -> Result<(), String> {
         check_len("biller_id", Some(&self.biller_id), 32)?;
         for (key, value) in &self.fields {
             check_len(&format!("fields.{key}"), Some(value), 64)?;
@@ -265,9 +178,8 @@ pub struct ResolveRequest {
     pub payee_name_in_code: Option<String>,
 }
 
-impl ResolveRequest {
-    /// The spec's limits on this body.
-    pub fn validate(&self) -> Result<(), String> {
+impl Checked for ResolveRequest {
+    fn validate(&self) -> Result<(), String> {
         if let Some(tag) = &self.merchant_account_tag
             && !(tag.len() == 2 && tag.bytes().all(|b| b.is_ascii_digit()))
         {

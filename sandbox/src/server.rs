@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::catalog;
 use crate::db::Db;
-use crate::model::{Biller, FaultRule, LookupRequest, NewBill, ResolveRequest};
+use crate::model::{Biller, Checked, FaultRule, LookupRequest, NewBill, ResolveRequest, localized};
 
 /// Shared server state.
 pub struct App {
@@ -244,6 +244,14 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response
     })
 }
 
+/// Parses a JSON request body and holds it to the spec's limits, or answers 400.
+#[allow(clippy::result_large_err)]
+fn parse_checked<T: serde::de::DeserializeOwned + Checked>(body: &[u8]) -> Result<T, Response> {
+    let value: T = parse_body(body)?;
+    value.validate().map_err(|why| invalid_parameter(&why))?;
+    Ok(value)
+}
+
 /// A 400 for a request that breaks the spec's schema.
 fn invalid_parameter(detail: &str) -> Response {
     problem(
@@ -333,7 +341,7 @@ async fn search_billers(
         .iter()
         .skip(offset)
         .take(size as usize)
-        .map(|b| b.localized(zh))
+        .map(|b| localized(b, zh))
         .collect();
     let mut body = json!({"items": items});
     if offset + (size as usize) < matches.len()
@@ -357,7 +365,7 @@ async fn get_biller(
     Path(id): Path<String>,
 ) -> Response {
     match find(&app, &id) {
-        Some(b) => json_ok(&b.localized(zh(&headers))),
+        Some(b) => json_ok(&localized(b, zh(&headers))),
         None => problem(
             StatusCode::NOT_FOUND,
             "unknown-biller",
@@ -370,13 +378,10 @@ async fn get_biller(
 
 async fn lookup_bills(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let zh = zh(&headers);
-    let req: LookupRequest = match parse_body(&body) {
+    let req: LookupRequest = match parse_checked(&body) {
         Ok(r) => r,
         Err(r) => return r,
     };
-    if let Err(why) = req.validate() {
-        return invalid_parameter(&why);
-    }
     let Some(biller) = find(&app, &req.biller_id) else {
         return problem(
             StatusCode::NOT_FOUND,
@@ -404,7 +409,10 @@ async fn lookup_bills(State(app): State<Shared>, headers: HeaderMap, body: Bytes
             None => errors.push(json!({"field": f.key, "message": format!("{} is required", f.label.en)})),
             Some(v) => match regex::Regex::new(&f.pattern) {
                 Ok(re) if re.is_match(&v) => account = Some(v),
-                _ => errors.push(json!({"field": f.key, "message": format!("{} does not have the expected format (e.g. {})", f.label.en, f.example)})),
+                _ => errors.push(json!({"field": f.key, "message": match &f.example {
+                    Some(e) => format!("{} does not have the expected format (e.g. {e})", f.label.en),
+                    None => format!("{} does not have the expected format", f.label.en),
+                }})),
             },
         }
     }
@@ -442,7 +450,7 @@ async fn lookup_bills(State(app): State<Shared>, headers: HeaderMap, body: Bytes
             None,
         );
     }
-    json_ok(&json!({"biller": biller.localized(zh), "bills": bills}))
+    json_ok(&json!({"biller": localized(biller, zh), "bills": bills}))
 }
 
 async fn get_bill(
@@ -562,13 +570,10 @@ async fn bill_page(State(app): State<Shared>, Path(id): Path<String>) -> Respons
 
 async fn resolve_payee(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let zh = zh(&headers);
-    let req: ResolveRequest = match parse_body(&body) {
+    let req: ResolveRequest = match parse_checked(&body) {
         Ok(r) => r,
         Err(r) => return r,
     };
-    if let Err(why) = req.validate() {
-        return invalid_parameter(&why);
-    }
     let billtap_guid = req
         .guid
         .as_deref()
@@ -593,7 +598,7 @@ async fn resolve_payee(State(app): State<Shared>, headers: HeaderMap, body: Byte
             let matches = printed
                 .is_none_or(|n| n == b.names.en.to_lowercase() || n == b.names.zh.to_lowercase());
             json_ok(
-                &json!({"registered": true, "biller": b.localized(zh), "name_matches_code": matches}),
+                &json!({"registered": true, "biller": localized(b, zh), "name_matches_code": matches}),
             )
         }
     }

@@ -77,7 +77,7 @@ pub struct LookupField {
     /// Regex the value must match.
     pub pattern: String,
     /// Example.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
 }
 
@@ -87,10 +87,10 @@ pub struct AmountRule {
     /// `fixed`, `partial_allowed`, `payer_chosen`.
     pub kind: String,
     /// Minimum.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<ApiMoney>,
     /// Maximum.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<ApiMoney>,
 }
 
@@ -121,7 +121,7 @@ pub struct BillerPage {
     /// Billers.
     pub items: Vec<Biller>,
     /// Token for the next page.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_page_token: Option<String>,
 }
 
@@ -146,14 +146,14 @@ pub struct Bill {
     /// Masked account.
     pub account_masked: String,
     /// `YYYYMM`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<String>,
     /// Status.
     pub status: String,
     /// Amount due.
     pub amount_due: ApiMoney,
     /// Due date.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_date: Option<String>,
     /// Lines.
     pub line_items: Vec<LineItem>,
@@ -176,10 +176,10 @@ pub struct Resolution {
     /// Registered with the platform.
     pub registered: bool,
     /// The biller, when registered.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub biller: Option<Biller>,
     /// Whether the code's printed name matches.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_matches_code: Option<bool>,
 }
 
@@ -194,7 +194,7 @@ pub struct Problem {
     /// HTTP status.
     pub status: u16,
     /// Detail.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// Field errors.
     #[serde(default)]
