@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes seed corpora for the fuzz targets from tests/fixtures/payloads.json (prefix stripped
-for the per-format targets) and small rendered QR frames for the frame target."""
-import json, os, subprocess, sys
+for the per-format targets), small rendered QR frames for the frame target, and real sandbox
+responses for the platform_response target."""
+import json, os, subprocess, sys, time, urllib.request
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 prefixes = {"emv": "000201", "swiss": "SPC\n0200\n1\n", "epc": "BCD\n002\n1\nSCT\n", "upi": "upi://pay?",
@@ -26,4 +27,27 @@ for i, text in enumerate(["hello", "upi://pay?pa=a@b&am=1", "0002010102115303156
     w, h = im.size
     if w <= 96 and h <= 96:
         open(os.path.join(root, f"fuzz/corpus/frame/qr-{i}"), "wb").write(bytes([w - 1, h - 1, 0]) + im.tobytes())
+# Platform responses: flags (1 = sign the body), status (2 bytes), headers, NUL, body.
+os.makedirs(os.path.join(root, "fuzz/corpus/platform_response"), exist_ok=True)
+sandbox = subprocess.Popen([billtap, "sandbox", "--port", "0"], stdout=subprocess.PIPE, text=True)
+try:
+    url = next(line.split()[-1] for line in sandbox.stdout if "listening on" in line)
+    requests = [("GET", "/v1/catalog", None), ("GET", "/v1/billers?q=water&page_size=2", None),
+                ("GET", "/v1/billers/BJ-WATER-001", None), ("GET", "/v1/bills/W202610-0088123", None),
+                ("POST", "/v1/bills/lookup", {"biller_id": "BJ-WATER-001", "fields": {"account": "110105-3345-0871"}}),
+                ("POST", "/v1/bills/lookup", {"biller_id": "BJ-WATER-001", "fields": {"account": "1"}}),
+                ("POST", "/v1/payees/resolve", {"scheme": "emv_mpm", "guid": "COM.BILLTAP.BILL", "account": "BJ-WATER-001"}),
+                ("GET", "/v1/bills/NO-SUCH", None)]
+    for i, (method, path, body) in enumerate(requests):
+        req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode() if body else None,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            resp = urllib.request.urlopen(req)
+        except urllib.error.HTTPError as e:
+            resp = e
+        status, data = resp.status, resp.read()
+        open(os.path.join(root, f"fuzz/corpus/platform_response/sandbox-{i}"), "wb").write(
+            bytes([1]) + status.to_bytes(2, "big") + b"\0" + data)
+finally:
+    sandbox.terminate()
 print("seeded", sum(len(os.listdir(os.path.join(root, "fuzz/corpus", t))) for t in os.listdir(os.path.join(root, "fuzz/corpus"))), "files")

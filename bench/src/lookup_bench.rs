@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use billtap_core::platform::api::Bill;
-use billtap_core::platform::{PinnedKeys, PlatformClient, PlatformConfig, SignatureHeaders};
+use billtap_core::platform::{
+    PinnedKeys, PlatformClient, PlatformConfig, accept_response, verify_response,
+};
 use billtap_core::ports::SystemClock;
 use billtap_sandbox::{Sandbox, SandboxOptions};
 
@@ -46,13 +48,18 @@ async fn main() -> Result<()> {
 
     // Both sides must get the same answer before their times mean anything.
     let typed = client.bill(BILL).await?;
-    let body = raw
-        .get(&bill_url)
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?;
+    // The raw side: the body of the same URL, nothing checked.
+    let raw_get = || async {
+        anyhow::Ok(
+            raw.get(&bill_url)
+                .send()
+                .await?
+                .error_for_status()?
+                .bytes()
+                .await?,
+        )
+    };
+    let body = raw_get().await?;
     if !String::from_utf8_lossy(&body).contains(&typed.id) {
         bail!("raw GET and client disagree about {BILL}");
     }
@@ -64,9 +71,8 @@ async fn main() -> Result<()> {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await?;
-        let sig = SignatureHeaders::from_lookup(|n| headers.get(n).and_then(|v| v.to_str().ok()))?;
-        keys.verify(status, &body, &sig, &SystemClock)?;
-        let bill: Bill = serde_json::from_slice(&body)?;
+        let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        let bill: Bill = accept_response(&keys, &SystemClock, status, get, &body)?;
         anyhow::Ok(bill)
     };
 
@@ -77,12 +83,7 @@ async fn main() -> Result<()> {
                 let start = Instant::now();
                 match side {
                     0 => {
-                        raw.get(&bill_url)
-                            .send()
-                            .await?
-                            .error_for_status()?
-                            .bytes()
-                            .await?;
+                        raw_get().await?;
                     }
                     1 => {
                         client.bill(BILL).await.context("client GET")?;
@@ -115,7 +116,7 @@ async fn main() -> Result<()> {
             }
         }
     }
-    let [raw_get, client_get, raw_post, client_post, verified] = t.map(median);
+    let [raw_get_t, client_get, raw_post, client_post, verified] = t.map(median);
 
     // The same GET when the server answers 2 ms later (a LAN; phone networks are 20–100 ms):
     // what the verification costs once the round trip is not loopback-short.
@@ -130,12 +131,7 @@ async fn main() -> Result<()> {
             for _ in 0..40 {
                 let start = Instant::now();
                 if side == 0 {
-                    raw.get(&bill_url)
-                        .send()
-                        .await?
-                        .error_for_status()?
-                        .bytes()
-                        .await?;
+                    raw_get().await?;
                 } else {
                     client.bill(BILL).await.context("client GET")?;
                 }
@@ -155,8 +151,13 @@ async fn main() -> Result<()> {
     let n = 2000u32;
     let start = Instant::now();
     for _ in 0..n {
-        let sig = SignatureHeaders::from_lookup(|n| headers.get(n).and_then(|v| v.to_str().ok()))?;
-        keys.verify(status, &body, &sig, &SystemClock)?;
+        verify_response(
+            &keys,
+            &SystemClock,
+            status,
+            |n| headers.get(n).and_then(|v| v.to_str().ok()),
+            &body,
+        )?;
     }
     let verify_only = start.elapsed() / n;
     let start = Instant::now();
@@ -170,7 +171,7 @@ async fn main() -> Result<()> {
         serde_json::json!({
             "calls_per_side": rounds * per,
             "cpu_only": {"verify_us": us(verify_only), "decode_us": us(decode_only), "body_bytes": body.len()},
-            "bill_get": {"raw_reqwest_us": us(raw_get), "raw_verify_decode_us": us(verified), "client_us": us(client_get), "ratio": us(client_get) / us(raw_get)},
+            "bill_get": {"raw_reqwest_us": us(raw_get_t), "raw_verify_decode_us": us(verified), "client_us": us(client_get), "ratio": us(client_get) / us(raw_get_t)},
             "bill_get_2ms_server_delay": {"raw_reqwest_us": us(lan_raw), "client_us": us(lan_client), "ratio": us(lan_client) / us(lan_raw)},
             "lookup_post": {"raw_reqwest_us": us(raw_post), "client_us": us(client_post), "ratio": us(client_post) / us(raw_post)},
         })

@@ -258,8 +258,7 @@ impl PlatformClient {
         };
         let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         // Untrusted responses are refused outright, never retried into acceptance.
-        let sig = SignatureHeaders::from_lookup(get)?;
-        self.keys.verify(status, &body, &sig, self.clock.as_ref())?;
+        verify_response(&self.keys, self.clock.as_ref(), status, get, &body)?;
         if matches!(status, 500 | 502 | 503 | 504) {
             return Ok(Attempt::Retry(refused(status, &body)));
         }
@@ -268,10 +267,7 @@ impl PlatformClient {
     }
 
     fn decode<T: DeserializeOwned>(v: &Verified) -> Result<T, PlatformError> {
-        if !(200..300).contains(&v.status) {
-            return Err(refused(v.status, &v.body));
-        }
-        serde_json::from_slice(&v.body).map_err(|e| PlatformError::Decode(e.to_string()))
+        decode_verified(v.status, &v.body)
     }
 
     /// The catalog, revalidated with its ETag; served from the cache when offline.
@@ -462,6 +458,42 @@ impl PlatformClient {
         }
         Ok(view)
     }
+}
+
+/// Checks a response's signature headers against the pinned keys: unsigned, forged, stale or
+/// unknown-key responses are errors, whatever their status.
+pub fn verify_response<'a>(
+    keys: &PinnedKeys,
+    clock: &dyn Clock,
+    status: u16,
+    header: impl Fn(&str) -> Option<&'a str>,
+    body: &[u8],
+) -> Result<(), PlatformError> {
+    let sig = SignatureHeaders::from_lookup(header)?;
+    keys.verify(status, body, &sig, clock)?;
+    Ok(())
+}
+
+/// A verified response's body as the type the call expects, or the platform's typed refusal.
+pub fn decode_verified<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, PlatformError> {
+    if !(200..300).contains(&status) {
+        return Err(refused(status, body));
+    }
+    serde_json::from_slice(body).map_err(|e| PlatformError::Decode(e.to_string()))
+}
+
+/// Everything the client does with one response before the app sees it — the signature
+/// check, then the typed body or refusal — for hosts that bring their own HTTP stack, and
+/// for the fuzzer.
+pub fn accept_response<'a, T: DeserializeOwned>(
+    keys: &PinnedKeys,
+    clock: &dyn Clock,
+    status: u16,
+    header: impl Fn(&str) -> Option<&'a str>,
+    body: &[u8],
+) -> Result<T, PlatformError> {
+    verify_response(keys, clock, status, header, body)?;
+    decode_verified(status, body)
 }
 
 fn refused_message(title: &str, detail: Option<&str>, fields: &[(String, String)]) -> String {

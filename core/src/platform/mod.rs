@@ -9,7 +9,10 @@ mod client;
 mod signature;
 mod tls;
 
-pub use client::{BillView, BillerQuery, PlatformClient, PlatformConfig, PlatformError};
+pub use client::{
+    BillView, BillerQuery, PlatformClient, PlatformConfig, PlatformError, accept_response,
+    decode_verified, verify_response,
+};
 
 pub use signature::{
     MAX_RESPONSE_AGE_SECS, PinnedKey, PinnedKeys, ResponseSigner, SignatureHeaders, TrustError,

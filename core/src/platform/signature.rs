@@ -396,4 +396,84 @@ mod tests {
             })
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::sync::LazyLock;
+
+        static SIGNER: LazyLock<ResponseSigner> =
+            LazyLock::new(|| ResponseSigner::generate("prop").unwrap());
+
+        fn keys() -> PinnedKeys {
+            PinnedKeys(vec![SIGNER.pinned()])
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn any_signed_response_within_the_window_verifies(
+                status in 100u16..600,
+                request_id in "[A-Za-z0-9-]{1,64}",
+                age in -300i64..=300,
+                body in proptest::collection::vec(any::<u8>(), 0..2048),
+            ) {
+                let h = SIGNER.sign(status, &request_id, NOW - age, &body);
+                prop_assert_eq!(keys().verify(status, &body, &h, &At(NOW)), Ok(()));
+                // Through the header lookup a client uses, too.
+                let ts = h.timestamp.to_string();
+                let got = SignatureHeaders::from_lookup(|n| match n {
+                    "Billtap-Key-Id" => Some(h.key_id.as_str()),
+                    "Billtap-Timestamp" => Some(ts.as_str()),
+                    "Billtap-Request-Id" => Some(h.request_id.as_str()),
+                    "Billtap-Signature" => Some(h.signature.as_str()),
+                    _ => None,
+                });
+                prop_assert_eq!(got.as_ref(), Ok(&h));
+            }
+
+            #[test]
+            fn any_change_to_a_signed_part_is_refused(
+                status in 100u16..600,
+                body in proptest::collection::vec(any::<u8>(), 1..512),
+                flip_at in any::<prop::sample::Index>(),
+                bit in 0u8..8,
+                other_status in 100u16..600,
+            ) {
+                let h = SIGNER.sign(status, "req", NOW, &body);
+                let mut tampered = body.clone();
+                if let Some(b) = tampered.get_mut(flip_at.index(body.len())) {
+                    *b ^= 1 << bit;
+                }
+                prop_assert_eq!(keys().verify(status, &tampered, &h, &At(NOW)), Err(TrustError::BadSignature));
+                if other_status != status {
+                    prop_assert_eq!(keys().verify(other_status, &body, &h, &At(NOW)), Err(TrustError::BadSignature));
+                }
+            }
+
+            #[test]
+            fn outside_the_window_is_stale_whatever_the_signature(
+                age in prop_oneof![301i64..1_000_000, -1_000_000i64..-300],
+            ) {
+                let h = SIGNER.sign(200, "req", NOW - age, BODY);
+                prop_assert_eq!(keys().verify(200, BODY, &h, &At(NOW)), Err(TrustError::Stale { age_secs: age }));
+            }
+
+            #[test]
+            fn arbitrary_header_values_never_panic(
+                key_id in ".{0,80}", ts in ".{0,24}", request_id in ".{0,140}", signature in ".{0,120}",
+            ) {
+                let got = SignatureHeaders::from_lookup(|n| match n {
+                    "Billtap-Key-Id" => Some(key_id.as_str()),
+                    "Billtap-Timestamp" => Some(ts.as_str()),
+                    "Billtap-Request-Id" => Some(request_id.as_str()),
+                    _ => Some(signature.as_str()),
+                });
+                if let Ok(h) = got {
+                    prop_assert!(keys().verify(200, BODY, &h, &At(NOW)).is_err());
+                }
+            }
+        }
+    }
 }
