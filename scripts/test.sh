@@ -60,10 +60,6 @@ count_xctest() {
 }
 
 # --- set-up (idempotent) ---------------------------------------------------------------
-setup_python() {
-  [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install -q pytest
-}
 setup_kotlin() {
   [ -x "$TOOLS/node_modules/kotlin-compiler/bin/kotlinc" ] ||
     npm install --prefix "$TOOLS" --no-audit --no-fund --silent kotlin-compiler@2.4.20
@@ -153,7 +149,6 @@ suite rust count_cargo rust_suite
 check api-conformance scripts/api-conformance.sh
 step bindings-generate build_ffi
 step sandbox start_sandbox
-step python-setup setup_python
 suite python count_pytest python_suite
 step kotlin-setup setup_kotlin
 suite kotlin count_kotlin kotlin_suite

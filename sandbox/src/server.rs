@@ -63,16 +63,21 @@ fn problem(
     r
 }
 
+/// A 500 problem document (the sandbox's own failure, e.g. its database).
+fn internal_error(e: &dyn std::fmt::Display) -> Response {
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Internal error",
+        &e.to_string(),
+        None,
+    )
+}
+
 fn json_ok(value: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            &e.to_string(),
-            None,
-        ),
+        Err(e) => internal_error(&e),
     }
 }
 
@@ -135,25 +140,13 @@ async fn sign_and_inject_faults(State(app): State<Shared>, req: Request, next: N
         return Response::new(Body::from_stream(err));
     }
     let response = if fault == "status_500" {
-        problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "fault injected: status_500",
-            None,
-        )
+        internal_error(&"fault injected: status_500")
     } else {
         next.run(req).await
     };
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
-        return problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "response too large",
-            None,
-        );
+        return internal_error(&"response too large");
     };
     let request_id = format!("req-{:08}", app.counter.fetch_add(1, Ordering::Relaxed));
     let mut ts = SystemClock.now_unix();
@@ -429,13 +422,7 @@ async fn lookup_bills(State(app): State<Shared>, headers: HeaderMap, body: Bytes
     let mut bills = match app.db.bills_of(biller, &account, zh) {
         Ok(b) => b,
         Err(e) => {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-                &e.to_string(),
-                None,
-            );
+            return internal_error(&e);
         }
     };
     if let Some(bill_id) = from_refs("bill_id") {
@@ -467,13 +454,7 @@ async fn get_bill(
             &format!("no bill {id}"),
             None,
         ),
-        Err(e) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            &e.to_string(),
-            None,
-        ),
+        Err(e) => internal_error(&e),
     }
 }
 
@@ -528,13 +509,7 @@ async fn bill_qr(State(app): State<Shared>, Path(id): Path<String>) -> Response 
     });
     match png {
         Some(bytes) => ([(header::CONTENT_TYPE, "image/png")], bytes).into_response(),
-        None => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "could not render the QR code",
-            None,
-        ),
+        None => internal_error(&"could not render the QR code"),
     }
 }
 
@@ -665,12 +640,6 @@ async fn admin_fault(State(app): State<Shared>, body: Bytes) -> Response {
             f.push(rule);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(_) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "fault list unavailable",
-            None,
-        ),
+        Err(_) => internal_error(&"fault list unavailable"),
     }
 }
