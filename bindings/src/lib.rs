@@ -42,18 +42,11 @@ pub struct BilltapConfig {
     pub static_code_limit: Option<String>,
 }
 
-/// Parses `"AMOUNT CUR"` (`"2000.00 CNY"`) into money.
+/// Parses `"2000.00 CNY"` into money, or says what is wrong with it.
 fn parse_limit(text: &str) -> Result<billtap_core::money::Money, ConfigError> {
-    let invalid = |why: String| ConfigError::Invalid {
-        reason: format!("static_code_limit {text:?}: {why} (expected e.g. \"2000.00 CNY\")"),
-    };
-    let (amount, currency) = text
-        .trim()
-        .split_once(' ')
-        .ok_or_else(|| invalid("amount and currency code are needed".into()))?;
-    let currency = billtap_core::money::Currency::from_alpha(currency.trim())
-        .map_err(|e| invalid(e.to_string()))?;
-    billtap_core::money::Money::parse_positive(amount, currency).map_err(|e| invalid(e.to_string()))
+    text.parse().map_err(|e| ConfigError::Invalid {
+        reason: format!("static_code_limit: {e}"),
+    })
 }
 
 /// Whether a URL is plain http to this device (the sandbox), judged by its exact host, so

@@ -474,6 +474,8 @@ fn cmd_demo(save_frame: Option<&Path>) -> Result<u8> {
         platform: None,
         keys: Vec::new(),
         locale: "zh-CN".into(),
+        // What a bank would configure: reusable codes asking for more get a warning.
+        static_limit: "2000.00 CNY".parse().ok(),
     })?;
     let view = platform_cmds::runtime()?.block_on(conn.client.resolve(scanned))?;
     println!(

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
+use billtap_core::money::Money;
 use billtap_core::platform::{BillView, BillerQuery, PlatformClient, PlatformConfig};
 use billtap_core::ports::SystemClock;
 use billtap_sandbox::{Sandbox, SandboxOptions};
@@ -21,6 +22,9 @@ pub struct PlatformArgs {
     /// Language of names: zh-CN or en.
     #[arg(long, default_value = "zh-CN")]
     pub locale: String,
+    /// Warn when a reusable (static) code asks for more than this, e.g. "2000.00 CNY".
+    #[arg(long, env = "BILLTAP_STATIC_LIMIT")]
+    pub static_limit: Option<Money>,
 }
 
 /// A connected client, and the sandbox it talks to when one was started for it.
@@ -51,6 +55,7 @@ pub fn connect(args: &PlatformArgs) -> Result<Connection> {
     };
     let mut cfg = PlatformConfig::new(&url, keys);
     cfg.locale = args.locale.clone();
+    cfg.static_amount_warning = args.static_limit;
     let client = PlatformClient::new(cfg, Arc::new(SystemClock))?;
     Ok(Connection {
         client,

@@ -180,3 +180,27 @@ fn platform_commands_against_an_embedded_sandbox() {
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 9, "{out}");
 }
+
+#[test]
+fn a_static_code_above_the_configured_limit_is_flagged() {
+    // A reusable PIX code asking for 999.00 BRL.
+    const STATIC_PIX: &str = "00020101021126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865406999.005802BR5913Fulano de Tal6008BRASILIA62070503***6304DE77";
+    let dir = std::env::temp_dir().join(format!("billtap-cli-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("static.png");
+    assert_eq!(
+        billtap(&["qr", STATIC_PIX, "--out", png.to_str().unwrap()]).0,
+        0
+    );
+    let png = png.to_str().unwrap();
+    let (_, out, err) = billtap(&["scan", "--resolve", "--static-limit", "500.00 BRL", png]);
+    assert!(
+        out.contains("999.00 BRL") && out.contains("above 500.00 BRL"),
+        "{out}{err}"
+    );
+    let (_, out, _) = billtap(&["scan", "--resolve", "--static-limit", "1000.00 BRL", png]);
+    assert!(!out.contains("above"), "{out}");
+    let (code, _, err) = billtap(&["scan", "--resolve", "--static-limit", "500", png]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("2000.00 CNY"), "{err}");
+}

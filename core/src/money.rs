@@ -30,6 +30,9 @@ pub enum MoneyError {
     /// The amount is zero or negative where a positive amount is required.
     #[error("amount {0} must be greater than zero")]
     NotPositive(String),
+    /// Money written without its currency, as in `"2000.00"` instead of `"2000.00 CNY"`.
+    #[error("{0:?} is not an amount and a currency code, like \"2000.00 CNY\"")]
+    NoCurrency(String),
 }
 
 /// An ISO 4217 currency: alphabetic code, numeric code and minor units.
@@ -158,6 +161,20 @@ impl Money {
     }
 }
 
+/// Reads the [`Display`](fmt::Display) form, `"2000.00 CNY"`: a positive plain decimal, one
+/// space, an ISO 4217 code (settings such as a warning limit are written this way).
+impl FromStr for Money {
+    type Err = MoneyError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (amount, code) = text
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| MoneyError::NoCurrency(text.to_string()))?;
+        Money::parse_positive(amount, Currency::from_alpha(code.trim())?)
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.to_plain_string(), self.currency)
@@ -191,6 +208,30 @@ pub fn parse_plain_decimal(text: &str) -> Result<Decimal, MoneyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_reads_its_display_form() {
+        for text in ["2000.00 CNY", "5 JPY", "0.125 BHD", "12.3 EUR"] {
+            let m: Money = text.parse().unwrap();
+            assert_eq!(m.to_string().parse::<Money>().unwrap(), m, "{text}");
+        }
+        assert_eq!(
+            " 2000.00 CNY ".parse::<Money>().unwrap().to_string(),
+            "2000.00 CNY"
+        );
+        for bad in [
+            "2000",
+            "CNY 2000",
+            "2000 XXX",
+            "-5 CNY",
+            "0 CNY",
+            "1,000 CNY",
+            "1.234 CNY",
+            "",
+        ] {
+            assert!(bad.parse::<Money>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn currencies_resolve_both_ways() {
