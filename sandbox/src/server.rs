@@ -63,6 +63,17 @@ fn problem(
     r
 }
 
+/// The 404 for a bill id the sandbox does not have.
+fn unknown_bill(id: &str) -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "unknown-bill",
+        "Unknown bill",
+        &format!("no bill {id}"),
+        None,
+    )
+}
+
 /// A 500 problem document (the sandbox's own failure, e.g. its database).
 fn internal_error(e: &dyn std::fmt::Display) -> Response {
     problem(
@@ -447,13 +458,7 @@ async fn get_bill(
 ) -> Response {
     match app.db.bill(&id, &app.billers, zh(&headers)) {
         Ok(Some(b)) => json_ok(&b),
-        Ok(None) => problem(
-            StatusCode::NOT_FOUND,
-            "unknown-bill",
-            "Unknown bill",
-            &format!("no bill {id}"),
-            None,
-        ),
+        Ok(None) => unknown_bill(&id),
         Err(e) => internal_error(&e),
     }
 }
@@ -492,13 +497,7 @@ pub fn bill_payload(app: &App, bill_id: &str) -> Option<String> {
 
 async fn bill_qr(State(app): State<Shared>, Path(id): Path<String>) -> Response {
     let Some(payload) = bill_payload(&app, &id) else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "unknown-bill",
-            "Unknown bill",
-            &format!("no bill {id}"),
-            None,
-        );
+        return unknown_bill(&id);
     };
     let png = render_png_luma(&payload, 6).ok().and_then(|q| {
         let img = image::GrayImage::from_raw(q.width, q.height, q.pixels)?;
@@ -515,13 +514,7 @@ async fn bill_qr(State(app): State<Shared>, Path(id): Path<String>) -> Response 
 
 async fn bill_page(State(app): State<Shared>, Path(id): Path<String>) -> Response {
     let Ok(Some(bill)) = app.db.bill(&id, &app.billers, true) else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "unknown-bill",
-            "Unknown bill",
-            &format!("no bill {id}"),
-            None,
-        );
+        return unknown_bill(&id);
     };
     let esc = |s: &str| {
         s.replace('&', "&amp;")
