@@ -15,8 +15,8 @@ mod scan;
 pub use errors::{ConfigError, HostError, ScanError};
 pub use logging::{LogLevel, Logger, set_logger};
 pub use platform::{
-    Bill, BillView, Biller, BillerPage, BillerQuery, Category, LookupField, PlatformError,
-    Subcategory,
+    Bill, BillView, Biller, BillerPage, BillerQuery, Category, LookupField, PayeeWarning,
+    PayeeWarningCode, PlatformError, Subcategory,
 };
 pub use scan::{
     BillReference, Corner, Frame, Payload, PayloadFormat, PayloadProblem, QrFormat, RefKind,
@@ -76,7 +76,7 @@ pub struct Billtap {
 
 impl Billtap {
     fn zh(&self) -> bool {
-        !self.config.locale.starts_with("en")
+        billtap_core::platform::Lang::of(&self.config.locale) == billtap_core::platform::Lang::Zh
     }
 }
 
@@ -201,7 +201,7 @@ impl Billtap {
         Ok(BillView {
             payee: view.payee.map(|b| platform::biller(b, zh)),
             bills: view.bills.into_iter().map(platform::bill).collect(),
-            warnings: view.warnings,
+            warnings: view.warnings.into_iter().map(Into::into).collect(),
         })
     }
 

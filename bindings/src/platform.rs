@@ -147,8 +147,43 @@ pub struct BillView {
     pub payee: Option<Biller>,
     /// Open bills for the code.
     pub bills: Vec<Bill>,
-    /// Warnings to show (unregistered payee, name mismatch, static code above the limit).
-    pub warnings: Vec<String>,
+    /// Cautions to show before paying, in the configured language.
+    pub warnings: Vec<PayeeWarning>,
+}
+
+/// Why the user is cautioned about a payee (mirrors `billtap_core::platform::PayeeWarningCode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum PayeeWarningCode {
+    /// The platform does not know the payee, so its name could not be verified.
+    Unregistered,
+    /// The name printed in the code is not the registered payee's (a swapped sticker?).
+    NameMismatch,
+    /// A reusable (static) code asks for more than the configured `static_code_limit`.
+    StaticAmountAboveLimit,
+}
+
+/// A caution to show with a resolved code: act on `code`, show `message` (zh-CN or en).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PayeeWarning {
+    /// Machine-readable reason.
+    pub code: PayeeWarningCode,
+    /// A sentence for the user, in the configured locale.
+    pub message: String,
+}
+
+impl From<core_platform::PayeeWarning> for PayeeWarning {
+    fn from(w: core_platform::PayeeWarning) -> Self {
+        PayeeWarning {
+            code: match w.code {
+                core_platform::PayeeWarningCode::Unregistered => PayeeWarningCode::Unregistered,
+                core_platform::PayeeWarningCode::NameMismatch => PayeeWarningCode::NameMismatch,
+                core_platform::PayeeWarningCode::StaticAmountAboveLimit => {
+                    PayeeWarningCode::StaticAmountAboveLimit
+                }
+            },
+            message: w.message,
+        }
+    }
 }
 
 /// A page of billers.

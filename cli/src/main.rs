@@ -8,6 +8,7 @@ use std::time::Instant;
 mod platform_cmds;
 
 use anyhow::{Context, Result, anyhow};
+use billtap_core::platform::PayeeWarningCode;
 use billtap_core::scan::{
     self, BilltapBill, DecodedCode, EmvWriter, Initiation, LumaFrame, PayloadReport, ScanOptions,
     Scanned,
@@ -413,6 +414,26 @@ fn sample_bill_payload() -> Result<String> {
         .build()?)
 }
 
+/// A fraudster's reusable sticker over the same bill: the real biller and account (so the
+/// bill is found), the fraudster's printed names (tests/fixtures/payloads.json has the same).
+fn swapped_sticker_payload() -> Result<String> {
+    let bill = BilltapBill {
+        biller_id: "BJ-WATER-001".into(),
+        account: "110105-3345-0871".into(),
+        bill_id: None,
+        period: None,
+    };
+    Ok(EmvWriter::new(Initiation::Static)
+        .billtap_bill(&bill)
+        .field(52, "4900")
+        .field(53, "156")
+        .field(58, "CN")
+        .field(59, "QUICK PAY SERVICES")
+        .field(60, "BEIJING")
+        .template(64, &[(0, "ZH"), (1, "快捷代缴服务中心")])
+        .build()?)
+}
+
 fn cmd_demo(save_frame: Option<&Path>) -> Result<u8> {
     println!("billtap demo — scan a water bill with the phone camera\n");
     let payload = sample_bill_payload()?;
@@ -482,10 +503,40 @@ fn cmd_demo(save_frame: Option<&Path>) -> Result<u8> {
         "\n5. Looked up on the platform (an embedded sandbox; every response signature-checked):"
     );
     platform_cmds::print_view(&view, "   ");
+
+    let sticker = scan::parse_text(&swapped_sticker_payload()?)?;
+    println!(
+        "\n6. A sticker pasted over the code names another payee ({}); billtap shows the platform's:",
+        sticker.payee_name_local.as_deref().unwrap_or_default()
+    );
+    let swapped = platform_cmds::runtime()?.block_on(conn.client.resolve(&sticker))?;
+    platform_cmds::print_view(&swapped, "   ");
     println!("\nNext (later issues): pay exactly once, keep the signed receipt.");
-    Ok(if view.payee.is_some() && !view.bills.is_empty() {
-        FOUND
-    } else {
-        BAD
-    })
+    let sticker_caught = swapped
+        .warnings
+        .iter()
+        .any(|w| w.code == PayeeWarningCode::NameMismatch);
+    Ok(
+        if view.payee.is_some() && !view.bills.is_empty() && sticker_caught {
+            FOUND
+        } else {
+            BAD
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_sticker_is_the_shared_fixture() {
+        let fixtures: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/payloads.json"))
+                .unwrap_or_default();
+        let fixture = fixtures
+            .as_array()
+            .and_then(|all| all.iter().find(|f| f["name"] == "billtap-swapped-sticker"))
+            .and_then(|f| f["payload"].as_str())
+            .map(str::to_string);
+        assert_eq!(super::swapped_sticker_payload().ok(), fixture);
+    }
 }

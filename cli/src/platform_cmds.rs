@@ -19,7 +19,7 @@ pub struct PlatformArgs {
     /// Pinned platform key `KEY_ID:BASE64` (repeatable; required with --platform).
     #[arg(long = "key", env = "BILLTAP_PLATFORM_KEY", value_delimiter = ',')]
     pub keys: Vec<String>,
-    /// Language of names: zh-CN or en.
+    /// Language of names and warnings: zh-CN or en.
     #[arg(long, default_value = "zh-CN")]
     pub locale: String,
     /// Warn when a reusable (static) code asks for more than this, e.g. "2000.00 CNY".
@@ -199,6 +199,6 @@ pub fn print_view(view: &BillView, indent: &str) {
         }
     }
     for w in &view.warnings {
-        println!("{indent}  ⚠ {w}");
+        println!("{indent}  ⚠ {}", w.message);
     }
 }

@@ -140,6 +140,13 @@ fn demo_scans_the_bill_it_prints() {
         "{out}"
     );
     assert!(out.contains("******-****-0871"), "account masked: {out}");
+    // The swapped sticker: the platform's payee, and the mismatch spelled out.
+    assert!(
+        out.contains(
+            "二维码上的名称（快捷代缴服务中心）与平台登记的收款方（北京市自来水集团）不一致"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
@@ -193,13 +200,27 @@ fn a_static_code_above_the_configured_limit_is_flagged() {
         0
     );
     let png = png.to_str().unwrap();
+    // In the default zh-CN and in English.
     let (_, out, err) = billtap(&["scan", "--resolve", "--static-limit", "500.00 BRL", png]);
     assert!(
-        out.contains("999.00 BRL") && out.contains("above 500.00 BRL"),
+        out.contains("要求支付 999.00 BRL，超过 500.00 BRL"),
+        "{out}{err}"
+    );
+    let (_, out, err) = billtap(&[
+        "scan",
+        "--resolve",
+        "--locale",
+        "en",
+        "--static-limit",
+        "500.00 BRL",
+        png,
+    ]);
+    assert!(
+        out.contains("asks for 999.00 BRL, above 500.00 BRL"),
         "{out}{err}"
     );
     let (_, out, _) = billtap(&["scan", "--resolve", "--static-limit", "1000.00 BRL", png]);
-    assert!(!out.contains("above"), "{out}");
+    assert!(!out.contains("超过") && !out.contains("above"), "{out}");
     let (code, _, err) = billtap(&["scan", "--resolve", "--static-limit", "500", png]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("2000.00 CNY"), "{err}");

@@ -37,10 +37,11 @@ pub struct App {
 type Shared = Arc<App>;
 
 fn zh(headers: &HeaderMap) -> bool {
-    !headers
+    let accept = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("en"))
+        .unwrap_or_default();
+    billtap_core::platform::Lang::of(accept) == billtap_core::platform::Lang::Zh
 }
 
 /// An RFC 9457 problem response.

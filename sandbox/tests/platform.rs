@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use billtap_core::platform::{
-    BillerQuery, PinnedKeys, PlatformClient, PlatformConfig, PlatformError, ResponseSigner,
-    SignatureHeaders, TrustError,
+    BillerQuery, PayeeWarningCode, PinnedKeys, PlatformClient, PlatformConfig, PlatformError,
+    ResponseSigner, SignatureHeaders, TrustError,
 };
 use billtap_core::ports::SystemClock;
 use billtap_sandbox::{Sandbox, SandboxOptions};
@@ -373,7 +373,52 @@ async fn a_scanned_printed_bill_resolves_to_the_verified_payee_and_bill() {
     let pix = billtap_core::scan::parse_text("00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D").unwrap();
     let view = c.resolve(&pix).await.unwrap();
     assert!(view.payee.is_none());
-    assert!(view.warnings[0].contains("not registered"));
+    assert_eq!(view.warnings.len(), 1, "{:?}", view.warnings);
+    assert_eq!(view.warnings[0].code, PayeeWarningCode::Unregistered);
+    assert!(view.warnings[0].message.contains("未在缴费平台登记"));
+    let en = client_for(&sb, |cfg| cfg.locale = "en".into());
+    let view = en.resolve(&pix).await.unwrap();
+    assert!(view.warnings[0].message.contains("not registered"));
+}
+
+#[tokio::test]
+async fn a_swapped_sticker_shows_the_registered_payee_and_a_warning() {
+    // A fraudster's sticker over a real bill's code: the biller and account are real (so the
+    // lookup finds the bill), the printed names are the fraudster's.
+    let fixtures: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("../../tests/fixtures/payloads.json")).unwrap();
+    let sticker = fixtures
+        .iter()
+        .find(|f| f["name"] == "billtap-swapped-sticker")
+        .and_then(|f| f["payload"].as_str())
+        .unwrap();
+    let scanned = billtap_core::scan::parse_text(sticker).unwrap();
+    let sb = sandbox();
+    for (locale, expected) in [
+        (
+            "zh-CN",
+            "二维码上的名称（快捷代缴服务中心）与平台登记的收款方（北京市自来水集团）不一致",
+        ),
+        (
+            "en",
+            "the name printed on the code (快捷代缴服务中心) is not the registered payee (Beijing Waterworks)",
+        ),
+    ] {
+        let view = client_for(&sb, |cfg| cfg.locale = locale.into())
+            .resolve(&scanned)
+            .await
+            .unwrap();
+        // What the user is told they pay is the platform's record, never the sticker.
+        assert_eq!(view.payee.unwrap().id, "BJ-WATER-001");
+        assert_eq!(view.name_in_code.as_deref(), Some("QUICK PAY SERVICES"));
+        assert_eq!(view.warnings.len(), 1, "{:?}", view.warnings);
+        assert_eq!(view.warnings[0].code, PayeeWarningCode::NameMismatch);
+        assert!(
+            view.warnings[0].message.contains(expected),
+            "{}",
+            view.warnings[0].message
+        );
+    }
 }
 
 fn image_luma(png: &[u8]) -> (Vec<u8>, u32, u32) {

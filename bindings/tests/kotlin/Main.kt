@@ -10,6 +10,8 @@ fun frames(name: String): ByteArray = File(root, "tests/fixtures/frames/$name").
 
 const val EMVCO = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A"
 const val PIX = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
+// tests/fixtures/payloads.json "billtap-swapped-sticker": real biller and account, a fraudster's printed names.
+const val STICKER = "00020101021126560016COM.BILLTAP.BILL0112BJ-WATER-0010216110105-3345-08715204490053031565802CN5918QUICK PAY SERVICES6007BEIJING64180002ZH0108快捷代缴服务中心63047258"
 
 var passed = 0
 var failed = 0
@@ -165,7 +167,15 @@ fun main() {
             val resolved = app.resolve(code.raw)
             check(resolved.payee?.id == "BJ-WATER-001" && resolved.bills[0].id == "W202610-0088123") { "$resolved" }
             val unknown = app.resolve(PIX.toByteArray())
-            check(unknown.payee == null && unknown.warnings[0].contains("not registered")) { "$unknown" }
+            check(unknown.payee == null && unknown.warnings.map { it.code } == listOf(PayeeWarningCode.UNREGISTERED)) { "$unknown" }
+            check(unknown.warnings[0].message.contains("未在缴费平台登记")) { "$unknown" }
+            // A swapped sticker: the platform's payee is shown, with a warning in the app's language.
+            val sticker = app.resolve(STICKER.toByteArray())
+            check(sticker.payee?.id == "BJ-WATER-001" && sticker.warnings.map { it.code } == listOf(PayeeWarningCode.NAME_MISMATCH)) { "$sticker" }
+            check(sticker.warnings[0].message.contains("（快捷代缴服务中心）与平台登记的收款方（北京市自来水集团）")) { "$sticker" }
+            val english = Billtap(BilltapConfig(sandboxUrl, listOf(sandboxKey), "/tmp/billtap-kt-platform/b.sqlite", "en"))
+            val stickerEn = english.resolve(STICKER.toByteArray())
+            check(stickerEn.warnings[0].message.contains("is not the registered payee (Beijing Waterworks)")) { "$stickerEn" }
         }
         val forged = Billtap(BilltapConfig(sandboxUrl, listOf("sandbox-1:" + "A".repeat(43) + "="), "/tmp/billtap-kt-platform/c.sqlite", "zh-CN"))
         expectThrows<PlatformException.Untrusted> { runBlocking { forged.catalog() } }

@@ -5,6 +5,7 @@ BILLTAP_BINDINGS=dir, against generated bindings in that directory.
 """
 import asyncio
 import io
+import json
 import os
 import threading
 
@@ -184,7 +185,8 @@ def test_platform_catalog_search_lookup_and_resolve_against_the_sandbox(tmp_path
     assert refused.kind == "validation" and "account" in refused.fields
     assert resolved.payee.id == "BJ-WATER-001" and resolved.bills[0].id == "W202610-0088123"
     assert resolved.bills[0].account_masked.endswith("0871") and "110105" not in resolved.bills[0].account_masked
-    assert unknown.payee is None and "not registered" in unknown.warnings[0]
+    assert unknown.payee is None and [w.code for w in unknown.warnings] == [bt.PayeeWarningCode.UNREGISTERED]
+    assert "未在缴费平台登记" in unknown.warnings[0].message
     forged = bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=["sandbox-1:" + "A" * 43 + "="],
                                 database_path=str(tmp_path / "c.sqlite")))
     with pytest.raises(bt.PlatformError.Untrusted):
@@ -225,5 +227,29 @@ def test_static_code_above_the_limit_is_flagged_on_resolve(tmp_path):
     above = asyncio.run(app("500.00 BRL").resolve(static_pix("999.00").encode()))
     below = asyncio.run(app("500.00 BRL").resolve(static_pix("80.00").encode()))
     other_currency = asyncio.run(app("500.00 CNY").resolve(static_pix("999.00").encode()))
-    assert any("static" in w and "999.00 BRL" in w and "500.00 BRL" in w for w in above.warnings), above.warnings
-    assert not any("static" in w for w in below.warnings + other_currency.warnings)
+    flagged = [w for w in above.warnings if w.code == bt.PayeeWarningCode.STATIC_AMOUNT_ABOVE_LIMIT]
+    assert len(flagged) == 1 and "要求支付 999.00 BRL，超过 500.00 BRL" in flagged[0].message, above.warnings
+    assert not any(w.code == bt.PayeeWarningCode.STATIC_AMOUNT_ABOVE_LIMIT for w in below.warnings + other_currency.warnings)
+
+
+def fixture_payload(name):
+    with open(os.path.join(ROOT, "tests", "fixtures", "payloads.json"), encoding="utf-8") as f:
+        return next(p["payload"] for p in json.load(f) if p["name"] == name)
+
+
+@needs_sandbox
+def test_a_swapped_sticker_shows_the_registered_payee_and_a_warning(tmp_path):
+    sticker = fixture_payload("billtap-swapped-sticker").encode()
+
+    def resolve(locale):
+        app = bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY],
+                                database_path=str(tmp_path / "s.sqlite"), locale=locale))
+        return asyncio.run(app.resolve(sticker))
+
+    zh, en = resolve("zh-CN"), resolve("en-GB,en;q=0.9")
+    # The payee shown is the platform's record for the biller id, never the sticker's name.
+    assert zh.payee.id == en.payee.id == "BJ-WATER-001"
+    assert zh.payee.name == "北京市自来水集团" and en.payee.name == "Beijing Waterworks"
+    assert [w.code for w in zh.warnings] == [w.code for w in en.warnings] == [bt.PayeeWarningCode.NAME_MISMATCH]
+    assert "（快捷代缴服务中心）与平台登记的收款方（北京市自来水集团）不一致" in zh.warnings[0].message
+    assert "(快捷代缴服务中心) is not the registered payee (Beijing Waterworks)" in en.warnings[0].message

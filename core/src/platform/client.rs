@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{Bill, Biller, BillerPage, Catalog, LookupResult, Problem, Resolution};
 use super::signature::{PinnedKeys, SignatureHeaders, TrustError};
+use super::warnings::{Lang, PayeeWarning};
 use crate::money::Money;
 use crate::ports::Clock;
 use crate::scan::{Detail, RefKind, Scanned};
@@ -117,8 +118,9 @@ pub struct BillView {
     pub amount_in_code: Option<Money>,
     /// The name printed in the code, for comparison only.
     pub name_in_code: Option<String>,
-    /// Warnings for the user (unregistered payee, name mismatch, static code above the limit).
-    pub warnings: Vec<String>,
+    /// Cautions for the user (unregistered payee, name mismatch, static code above the
+    /// limit), in the configured language.
+    pub warnings: Vec<PayeeWarning>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -386,6 +388,7 @@ impl PlatformClient {
 
     /// From a scanned code to what the user sees: the platform's payee and bills.
     pub async fn resolve(&self, scanned: &Scanned) -> Result<BillView, PlatformError> {
+        let lang = Lang::of(&self.cfg.locale);
         let mut view = BillView {
             payee: None,
             bills: Vec::new(),
@@ -411,7 +414,11 @@ impl PlatformClient {
                 if n != found.biller.names.zh.to_lowercase()
                     && n != found.biller.names.en.to_lowercase()
                 {
-                    view.warnings.push(format!("the name printed on the code ({printed}) is not the registered payee ({}); pay only if you expected {}", found.biller.name, found.biller.name));
+                    view.warnings.push(PayeeWarning::name_mismatch(
+                        lang,
+                        Some(printed),
+                        &found.biller.name,
+                    ));
                 }
             }
             view.payee = Some(found.biller);
@@ -440,11 +447,15 @@ impl PlatformClient {
             match r.biller {
                 Some(b) if r.registered => {
                     if r.name_matches_code == Some(false) {
-                        view.warnings.push(format!("the name printed on the code is not the registered payee ({})", b.name));
+                        view.warnings.push(PayeeWarning::name_mismatch(
+                            lang,
+                            scanned.payee_name.as_deref(),
+                            &b.name,
+                        ));
                     }
                     view.payee = Some(b);
                 }
-                _ => view.warnings.push("this payee is not registered with the bill-payment platform: its name could not be verified".into()),
+                _ => view.warnings.push(PayeeWarning::unregistered(lang)),
             }
         }
         if let (Some(limit), Some(amount)) = (&self.cfg.static_amount_warning, &scanned.amount)
@@ -452,9 +463,8 @@ impl PlatformClient {
             && amount.currency == limit.currency
             && amount.amount > limit.amount
         {
-            view.warnings.push(format!(
-                "a reusable (static) code asks for {amount}, above {limit}: check the amount with the payee"
-            ));
+            view.warnings
+                .push(PayeeWarning::static_amount_above_limit(lang, amount, limit));
         }
         Ok(view)
     }

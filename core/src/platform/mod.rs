@@ -8,6 +8,7 @@ pub mod api;
 mod client;
 mod signature;
 mod tls;
+mod warnings;
 
 pub use client::{
     BillView, BillerQuery, PlatformClient, PlatformConfig, PlatformError, accept_response,
@@ -18,3 +19,4 @@ pub use signature::{
     MAX_RESPONSE_AGE_SECS, PinnedKey, PinnedKeys, ResponseSigner, SignatureHeaders, TrustError,
     canonical_string,
 };
+pub use warnings::{Lang, PayeeWarning, PayeeWarningCode};

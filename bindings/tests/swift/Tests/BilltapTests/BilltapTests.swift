@@ -10,6 +10,8 @@ func frames(_ name: String) throws -> Data {
 
 let EMVCO = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A"
 let PIX = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
+// tests/fixtures/payloads.json "billtap-swapped-sticker": real biller and account, a fraudster's printed names.
+let STICKER = "00020101021126560016COM.BILLTAP.BILL0112BJ-WATER-0010216110105-3345-08715204490053031565802CN5918QUICK PAY SERVICES6007BEIJING64180002ZH0108快捷代缴服务中心63047258"
 
 func config(url: String = "https://platform.example.cn", keys: [String] = ["k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="], limit: String? = nil) -> BilltapConfig {
     BilltapConfig(platformUrl: url, pinnedPlatformKeys: keys, databasePath: "/tmp/billtap-swift.sqlite", locale: "zh-CN", staticCodeLimit: limit)
@@ -170,7 +172,16 @@ final class BilltapTests: XCTestCase {
         XCTAssertEqual(resolved.bills.first?.id, "W202610-0088123")
         let unknown = try await app.resolve(payload: Data(PIX.utf8))
         XCTAssertNil(unknown.payee)
-        XCTAssertTrue(unknown.warnings.first?.contains("not registered") ?? false)
+        XCTAssertEqual(unknown.warnings.map(\.code), [.unregistered])
+        XCTAssertTrue(unknown.warnings.first?.message.contains("未在缴费平台登记") ?? false)
+        // A swapped sticker: the platform's payee is shown, with a warning in the app's language.
+        let sticker = try await app.resolve(payload: Data(STICKER.utf8))
+        XCTAssertEqual(sticker.payee?.id, "BJ-WATER-001")
+        XCTAssertEqual(sticker.warnings.map(\.code), [.nameMismatch])
+        XCTAssertTrue(sticker.warnings.first?.message.contains("（快捷代缴服务中心）与平台登记的收款方（北京市自来水集团）") ?? false, "\(sticker.warnings)")
+        let english = try Billtap(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: [key], databasePath: "/tmp/billtap-swift-platform/b.sqlite", locale: "en"))
+        let stickerEn = try await english.resolve(payload: Data(STICKER.utf8))
+        XCTAssertTrue(stickerEn.warnings.first?.message.contains("is not the registered payee (Beijing Waterworks)") ?? false, "\(stickerEn.warnings)")
         let forged = try Billtap(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: ["sandbox-1:" + String(repeating: "A", count: 43) + "="], databasePath: "/tmp/billtap-swift-platform/c.sqlite", locale: "zh-CN"))
         do {
             _ = try await forged.catalog()
