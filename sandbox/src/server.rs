@@ -560,12 +560,10 @@ async fn resolve_payee(State(app): State<Shared>, headers: HeaderMap, body: Byte
     match biller {
         None => json_ok(&json!({"registered": false})),
         Some(b) => {
-            let printed = req
+            let matches = req
                 .payee_name_in_code
                 .as_deref()
-                .map(|n| n.trim().to_lowercase());
-            let matches = printed
-                .is_none_or(|n| n == b.names.en.to_lowercase() || n == b.names.zh.to_lowercase());
+                .is_none_or(|n| billtap_core::platform::printed_name_matches(n, &b.names));
             json_ok(
                 &json!({"registered": true, "biller": localized(b, zh), "name_matches_code": matches}),
             )

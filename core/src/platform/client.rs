@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{Bill, Biller, BillerPage, Catalog, LookupResult, Problem, Resolution};
 use super::signature::{PinnedKeys, SignatureHeaders, TrustError};
-use super::warnings::{Lang, PayeeWarning};
+use super::warnings::{Lang, PayeeWarning, printed_name_matches};
 use crate::money::Money;
 use crate::ports::Clock;
 use crate::scan::{Detail, RefKind, Scanned};
@@ -405,21 +405,17 @@ impl PlatformClient {
             let url = self.url("/v1/bills/lookup");
             let found: LookupResult =
                 Self::decode(&self.send(|| self.http.post(&url).json(&body)).await?)?;
-            if let Some(printed) = &scanned
-                .payee_name_local
-                .clone()
-                .or(scanned.payee_name.clone())
+            // Both printed names must be the payee's: a sticker may keep one and change the other.
+            if let Some(printed) = [&scanned.payee_name_local, &scanned.payee_name]
+                .into_iter()
+                .flatten()
+                .find(|n| !printed_name_matches(n, &found.biller.names))
             {
-                let n = printed.trim().to_lowercase();
-                if n != found.biller.names.zh.to_lowercase()
-                    && n != found.biller.names.en.to_lowercase()
-                {
-                    view.warnings.push(PayeeWarning::name_mismatch(
-                        lang,
-                        Some(printed),
-                        &found.biller.name,
-                    ));
-                }
+                view.warnings.push(PayeeWarning::name_mismatch(
+                    lang,
+                    Some(printed),
+                    &found.biller.name,
+                ));
             }
             view.payee = Some(found.biller);
             view.bills = found.bills;

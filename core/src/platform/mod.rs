@@ -19,4 +19,4 @@ pub use signature::{
     MAX_RESPONSE_AGE_SECS, PinnedKey, PinnedKeys, ResponseSigner, SignatureHeaders, TrustError,
     canonical_string,
 };
-pub use warnings::{Lang, PayeeWarning, PayeeWarningCode};
+pub use warnings::{Lang, PayeeWarning, PayeeWarningCode, printed_name_matches};

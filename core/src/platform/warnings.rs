@@ -4,7 +4,31 @@
 
 use serde::Serialize;
 
+use super::api::Names;
 use crate::money::Money;
+
+/// EMV tag 59 (merchant name) holds at most this many characters, so printers cut long
+/// English names there.
+const EMV_NAME_MAX: usize = 25;
+
+/// Whether a name printed in a code is the registered payee's, in Chinese or English, case,
+/// spaces and punctuation aside, or the English name cut at EMV's 25 characters. A false
+/// alarm on a genuine bill teaches people to ignore the warning, so formatting differences
+/// must not raise it; any other difference does.
+pub fn printed_name_matches(printed: &str, registered: &Names) -> bool {
+    fn norm(s: &str) -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    }
+    let p = norm(printed);
+    if p.is_empty() {
+        return false;
+    }
+    let cut: String = registered.en.chars().take(EMV_NAME_MAX).collect();
+    p == norm(&registered.zh) || p == norm(&registered.en) || p == norm(&cut)
+}
 
 /// The language of user-facing text: the platform serves zh-CN and en.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +146,54 @@ mod tests {
             ("é", Lang::Zh),
         ] {
             assert_eq!(Lang::of(locale), lang, "{locale:?}");
+        }
+    }
+
+    #[test]
+    fn printed_names_match_despite_formatting_but_not_otherwise() {
+        let water = Names {
+            zh: "北京市自来水集团".into(),
+            en: "Beijing Waterworks Group Company Limited".into(),
+        };
+        for genuine in [
+            "北京市自来水集团",
+            " 北京市 自来水集团 ",
+            "BEIJING WATERWORKS GROUP COMPANY LIMITED",
+            "Beijing Waterworks Group Company, Limited.",
+            "BEIJING WATERWORKS GROUP ", // EMV's 25-character cut
+            "BEIJING WATERWORKS GROUP",  // the same, trailing space trimmed
+        ] {
+            assert!(printed_name_matches(genuine, &water), "{genuine:?}");
+        }
+        for other in [
+            "快捷代缴服务中心",
+            "北京市自来水",
+            "BEIJING WATERWORKS", // shorter than the cut: not a printer's truncation
+            "BEIJING WATERWORKS GROUP COMPANY", // longer than the cut, not the whole name
+            "",
+            " ··· ",
+        ] {
+            assert!(!printed_name_matches(other, &water), "{other:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn registered_names_match_in_any_case_and_arbitrary_text_never_panics(
+            zh in "\\PC{0,30}",
+            en in "[A-Za-z .,&()-]{0,60}",
+            printed in "\\PC{0,40}",
+        ) {
+            let names = Names { zh: zh.clone(), en: en.clone() };
+            let _ = printed_name_matches(&printed, &names);
+            if zh.chars().any(char::is_alphanumeric) {
+                proptest::prop_assert!(printed_name_matches(&zh, &names));
+            }
+            if en.chars().any(char::is_alphanumeric) {
+                proptest::prop_assert!(printed_name_matches(&en.to_uppercase(), &names));
+                let cut: String = en.to_uppercase().chars().take(EMV_NAME_MAX).collect();
+                proptest::prop_assert!(printed_name_matches(cut.trim(), &names));
+            }
         }
     }
 
