@@ -140,7 +140,8 @@ fn demo_scans_the_bill_it_prints() {
         "{out}"
     );
     assert!(out.contains("******-****-0871"), "account masked: {out}");
-    // The swapped sticker: the platform's payee, and the mismatch spelled out.
+    // The genuine bill raises no warning; the swapped sticker does, with the mismatch spelled out.
+    assert_eq!(out.matches('⚠').count(), 1, "{out}");
     assert!(
         out.contains(
             "二维码上的名称（快捷代缴服务中心）与平台登记的收款方（北京市自来水集团）不一致"

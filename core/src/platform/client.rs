@@ -405,11 +405,13 @@ impl PlatformClient {
             let url = self.url("/v1/bills/lookup");
             let found: LookupResult =
                 Self::decode(&self.send(|| self.http.post(&url).json(&body)).await?)?;
-            // Both printed names must be the payee's: a sticker may keep one and change the other.
-            if let Some(printed) = [&scanned.payee_name_local, &scanned.payee_name]
-                .into_iter()
-                .flatten()
-                .find(|n| !printed_name_matches(n, &found.biller.names))
+            // The local-language name is the one compared when the code has it: Latin
+            // transliterations in tag 59 vary between printers and would raise false alarms.
+            if let Some(printed) = scanned
+                .payee_name_local
+                .as_ref()
+                .or(scanned.payee_name.as_ref())
+                .filter(|n| !printed_name_matches(n, &found.biller.names))
             {
                 view.warnings.push(PayeeWarning::name_mismatch(
                     lang,
