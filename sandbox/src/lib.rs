@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use billtap_core::platform::{PinnedKey, ResponseSigner, TrustError};
+use billtap_core::platform::{ResponseSigner, TrustError};
 
 pub use model::{Biller, FaultRule, NewBill};
 
@@ -63,10 +63,9 @@ impl Default for SandboxOptions {
 }
 
 /// A running sandbox; stops when dropped.
-#[derive(Debug)]
 pub struct Sandbox {
     addr: SocketAddr,
-    pinned: PinnedKey,
+    app: Arc<server::App>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -92,16 +91,19 @@ impl Sandbox {
         let billers = model::billers(&base_url);
         let db = db::Db::open(opts.db_path.as_deref(), &billers)?;
         let signer = ResponseSigner::generate(&opts.key_id)?;
-        let pinned = signer.pinned();
         let app = Arc::new(server::App {
             billers,
             db,
-            signer,
+            keys: std::sync::RwLock::new(server::SigningKeys {
+                current: Arc::new(signer),
+                next: None,
+            }),
             faults: Mutex::new(Vec::new()),
             counter: AtomicU64::new(1),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let served = app.clone();
         let thread = std::thread::Builder::new()
             .name("billtap-sandbox".into())
             .spawn(move || {
@@ -125,7 +127,7 @@ impl Sandbox {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    let _ = axum::serve(listener, server::router(app))
+                    let _ = axum::serve(listener, server::router(served))
                         .with_graceful_shutdown(async {
                             let _ = rx.await;
                         })
@@ -139,7 +141,7 @@ impl Sandbox {
             .map_err(SandboxError::Thread)?;
         Ok(Sandbox {
             addr: local,
-            pinned,
+            app,
             shutdown: Some(tx),
             thread: Some(thread),
         })
@@ -150,9 +152,10 @@ impl Sandbox {
         format!("http://{}", self.addr)
     }
 
-    /// The public key apps must pin, as `KEY_ID:BASE64`.
+    /// The public key apps must pin, as `KEY_ID:BASE64`: the one signing now (after
+    /// `POST /admin/keys/rotate`, the new one).
     pub fn pinned_key(&self) -> String {
-        self.pinned.to_entry()
+        self.app.signer().pinned().to_entry()
     }
 
     /// Blocks until the server stops (for `billtap sandbox`).
@@ -160,6 +163,12 @@ impl Sandbox {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sandbox({}, {})", self.url(), self.pinned_key())
     }
 }
 

@@ -214,6 +214,14 @@ pub struct NewBill {
     pub status: Option<String>,
 }
 
+/// `POST /admin/keys/next` body: announce the key the platform will sign with after the next
+/// rotation, so apps can pin it before the switch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NextKey {
+    /// Its key id (`Billtap-Key-Id`); must differ from the current one.
+    pub key_id: String,
+}
+
 /// `POST /admin/faults` body: make the next `count` requests under `path_prefix` fail.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FaultRule {

@@ -4,7 +4,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -23,15 +23,37 @@ use serde_json::{Value, json};
 
 use crate::catalog;
 use crate::db::Db;
-use crate::model::{Biller, Checked, FaultRule, LookupRequest, NewBill, ResolveRequest, localized};
+use crate::model::{
+    Biller, Checked, FaultRule, LookupRequest, NewBill, NextKey, ResolveRequest, localized,
+};
 
 /// Shared server state.
 pub struct App {
     pub(crate) billers: Vec<Biller>,
     pub(crate) db: Db,
-    pub(crate) signer: ResponseSigner,
+    pub(crate) keys: RwLock<SigningKeys>,
     pub(crate) faults: Mutex<Vec<FaultRule>>,
     pub(crate) counter: AtomicU64,
+}
+
+/// The key the sandbox signs with, and the one announced to replace it (`/admin/keys/…`).
+pub struct SigningKeys {
+    /// Signs every response now.
+    pub(crate) current: Arc<ResponseSigner>,
+    /// Becomes `current` at the next rotation.
+    pub(crate) next: Option<Arc<ResponseSigner>>,
+}
+
+impl App {
+    /// The signing key now. A poisoned lock still holds a whole key (it is only ever replaced),
+    /// so it is used rather than failing every response.
+    pub(crate) fn signer(&self) -> Arc<ResponseSigner> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current
+            .clone()
+    }
 }
 
 type Shared = Arc<App>;
@@ -106,6 +128,8 @@ pub fn router(app: Shared) -> Router {
         .route("/v1/payees/resolve", post(resolve_payee))
         .route("/admin/bills", post(admin_create_bill))
         .route("/admin/faults", post(admin_fault))
+        .route("/admin/keys/next", post(admin_next_key))
+        .route("/admin/keys/rotate", post(admin_rotate_key))
         .fallback(|| async {
             problem(
                 StatusCode::NOT_FOUND,
@@ -165,13 +189,11 @@ async fn sign_and_inject_faults(State(app): State<Shared>, req: Request, next: N
     if fault == "stale" {
         ts -= 1_000;
     }
-    let mut h = app
-        .signer
-        .sign(parts.status.as_u16(), &request_id, ts, &bytes);
+    let signer = app.signer();
+    let mut h = signer.sign(parts.status.as_u16(), &request_id, ts, &bytes);
     if fault == "bad_signature" {
         // A valid signature, but over other bytes: what a tampering proxy would produce.
-        h.signature = app
-            .signer
+        h.signature = signer
             .sign(parts.status.as_u16(), &request_id, ts, b"something else")
             .signature;
     }
@@ -634,4 +656,56 @@ async fn admin_fault(State(app): State<Shared>, body: Bytes) -> Response {
         }
         Err(_) => internal_error(&"fault list unavailable"),
     }
+}
+
+/// Announces the next signing key and returns its `KEY_ID:BASE64` entry for apps to pin.
+async fn admin_next_key(State(app): State<Shared>, body: Bytes) -> Response {
+    let req: NextKey = match parse_body(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let id = req.key_id.trim();
+    let current = app.signer().pinned().id;
+    // The same limits the client applies to `Billtap-Key-Id`.
+    if id.is_empty() || id.len() > 64 || id == current {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Invalid key id",
+            &format!("key_id must be 1–64 characters and not the current key id {current:?}"),
+            None,
+        );
+    }
+    let next = match ResponseSigner::generate(id) {
+        Ok(s) => Arc::new(s),
+        Err(e) => return internal_error(&e),
+    };
+    let entry = next.pinned().to_entry();
+    app.keys
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .next = Some(next);
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({ "pinned_key": entry })),
+    )
+        .into_response()
+}
+
+/// Switches signing to the announced key; the old key signs nothing from now on.
+async fn admin_rotate_key(State(app): State<Shared>) -> Response {
+    let mut keys = app.keys.write().unwrap_or_else(PoisonError::into_inner);
+    let Some(next) = keys.next.take() else {
+        return problem(
+            StatusCode::CONFLICT,
+            "conflict",
+            "No key announced",
+            "announce the next key with POST /admin/keys/next first",
+            None,
+        );
+    };
+    let entry = next.pinned().to_entry();
+    keys.current = next;
+    drop(keys);
+    axum::Json(json!({ "pinned_key": entry })).into_response()
 }

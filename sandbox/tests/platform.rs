@@ -297,6 +297,70 @@ async fn forged_stale_and_unknown_key_responses_are_refused() {
 }
 
 #[tokio::test]
+async fn a_live_key_rotation_keeps_apps_that_pinned_the_announced_key() {
+    let sb = sandbox();
+    let first = sb.pinned_key();
+    // The platform announces its next key; apps released after that pin both.
+    let announced = http()
+        .post(format!("{}/admin/keys/next", sb.url()))
+        .json(&json!({"key_id": "sandbox-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(announced.status(), 201);
+    let next = announced.json::<serde_json::Value>().await.unwrap()["pinned_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(next.starts_with("sandbox-2:") && next != first);
+    let old_app = client_for(&sb, |cfg| cfg.pinned_keys = vec![first.clone()]);
+    let updated_app = client_for(&sb, |cfg| {
+        cfg.pinned_keys = vec![next.clone(), first.clone()]
+    });
+    assert!(old_app.biller("BJ-WATER-001").await.is_ok());
+    assert!(updated_app.biller("BJ-WATER-001").await.is_ok());
+
+    let rotated = http()
+        .post(format!("{}/admin/keys/rotate", sb.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200);
+    // The rotation's own answer is already signed with the new key.
+    let id = rotated.headers()["billtap-key-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(id, "sandbox-2");
+    assert_eq!(sb.pinned_key(), next);
+
+    assert!(updated_app.biller("BJ-WATER-001").await.is_ok());
+    assert_eq!(
+        old_app.biller("BJ-WATER-001").await.unwrap_err(),
+        PlatformError::Untrusted(TrustError::UnknownKey {
+            key_id: "sandbox-2".into()
+        })
+    );
+    let new_app = client_for(&sb, |cfg| cfg.pinned_keys = vec![next.clone()]);
+    assert!(new_app.catalog().await.is_ok());
+
+    // Rotating again needs another announcement; the current id cannot be re-announced.
+    let again = http()
+        .post(format!("{}/admin/keys/rotate", sb.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let same_id = http()
+        .post(format!("{}/admin/keys/next", sb.url()))
+        .json(&json!({"key_id": "sandbox-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_id.status(), 422);
+}
+
+#[tokio::test]
 async fn retries_ride_out_errors_and_drops_then_give_up() {
     let sb = sandbox();
     let c = client_for(&sb, |cfg| cfg.retries = 2);
