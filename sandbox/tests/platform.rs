@@ -38,14 +38,19 @@ fn client_for(sb: &Sandbox, tweak: impl FnOnce(&mut PlatformConfig)) -> Platform
     PlatformClient::new(cfg, Arc::new(SystemClock)).unwrap()
 }
 
-async fn fault(sb: &Sandbox, path_prefix: &str, fault: &str, count: u32) {
-    let r = http()
-        .post(format!("{}/admin/faults", sb.url()))
-        .json(&json!({"path_prefix": path_prefix, "fault": fault, "count": count}))
+/// POSTs a JSON body to one of the sandbox's admin endpoints.
+async fn admin(sb: &Sandbox, path: &str, body: serde_json::Value) -> reqwest::Response {
+    http()
+        .post(format!("{}/admin/{path}", sb.url()))
+        .json(&body)
         .send()
         .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+        .unwrap()
+}
+
+async fn fault(sb: &Sandbox, path_prefix: &str, fault: &str, count: u32) {
+    let body = json!({"path_prefix": path_prefix, "fault": fault, "count": count});
+    assert_eq!(admin(sb, "faults", body).await.status(), 204);
 }
 
 fn fields(key: &str, value: &str) -> BTreeMap<String, String> {
@@ -301,12 +306,7 @@ async fn a_live_key_rotation_keeps_apps_that_pinned_the_announced_key() {
     let sb = sandbox();
     let first = sb.pinned_key();
     // The platform announces its next key; apps released after that pin both.
-    let announced = http()
-        .post(format!("{}/admin/keys/next", sb.url()))
-        .json(&json!({"key_id": "sandbox-2"}))
-        .send()
-        .await
-        .unwrap();
+    let announced = admin(&sb, "keys/next", json!({"key_id": "sandbox-2"})).await;
     assert_eq!(announced.status(), 201);
     let next = announced.json::<serde_json::Value>().await.unwrap()["pinned_key"]
         .as_str()
@@ -320,11 +320,7 @@ async fn a_live_key_rotation_keeps_apps_that_pinned_the_announced_key() {
     assert!(old_app.biller("BJ-WATER-001").await.is_ok());
     assert!(updated_app.biller("BJ-WATER-001").await.is_ok());
 
-    let rotated = http()
-        .post(format!("{}/admin/keys/rotate", sb.url()))
-        .send()
-        .await
-        .unwrap();
+    let rotated = admin(&sb, "keys/rotate", json!({})).await;
     assert_eq!(rotated.status(), 200);
     // The rotation's own answer is already signed with the new key.
     let id = rotated.headers()["billtap-key-id"]
@@ -345,18 +341,9 @@ async fn a_live_key_rotation_keeps_apps_that_pinned_the_announced_key() {
     assert!(new_app.catalog().await.is_ok());
 
     // Rotating again needs another announcement; the current id cannot be re-announced.
-    let again = http()
-        .post(format!("{}/admin/keys/rotate", sb.url()))
-        .send()
-        .await
-        .unwrap();
+    let again = admin(&sb, "keys/rotate", json!({})).await;
     assert_eq!(again.status(), 409);
-    let same_id = http()
-        .post(format!("{}/admin/keys/next", sb.url()))
-        .json(&json!({"key_id": "sandbox-2"}))
-        .send()
-        .await
-        .unwrap();
+    let same_id = admin(&sb, "keys/next", json!({"key_id": "sandbox-2"})).await;
     assert_eq!(same_id.status(), 422);
 }
 
