@@ -158,6 +158,12 @@ impl Sandbox {
         self.app.signer().pinned().to_entry()
     }
 
+    /// The static UnionPay merchant QR payload a registered biller displays (EMV tag 15 with
+    /// the account the sandbox registers for it); `None` for an unknown biller.
+    pub fn merchant_qr_payload(&self, biller_id: &str) -> Option<String> {
+        server::merchant_payload(&self.app, biller_id)
+    }
+
     /// Blocks until the server stops (for `billtap sandbox`).
     pub fn wait(mut self) {
         if let Some(t) = self.thread.take() {

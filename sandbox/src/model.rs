@@ -87,6 +87,17 @@ pub fn billers(base_url: &str) -> Vec<Biller> {
     out
 }
 
+/// The sandbox's test institution id, acquirer and forwarding, in UnionPay merchant accounts.
+const SANDBOX_IIN: &str = "99990000";
+
+/// The UnionPay merchant account (EMV tag 15: acquirer IIN, forwarding IIN, 15-character
+/// merchant id) the sandbox registers for the biller at `index` of the seed: merchant id
+/// `898`, the region code padded to 4, `0`, the index padded to 7 — deterministic, so tests
+/// and printed codes agree across starts.
+pub fn unionpay_account(index: usize, region: &str) -> String {
+    format!("{SANDBOX_IIN}{SANDBOX_IIN}898{region:0<4.4}0{index:07}")
+}
+
 /// Masks all but the last four characters (account numbers never leave in full).
 pub fn mask(account: &str) -> String {
     let n = account.chars().count();

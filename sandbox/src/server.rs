@@ -25,6 +25,7 @@ use crate::catalog;
 use crate::db::Db;
 use crate::model::{
     Biller, Checked, FaultRule, LookupRequest, NewBill, NextKey, ResolveRequest, localized,
+    unionpay_account,
 };
 
 /// Shared server state.
@@ -518,6 +519,53 @@ pub fn bill_payload(app: &App, bill_id: &str) -> Option<String> {
         .ok()
 }
 
+/// The static UnionPay merchant QR a registered biller displays at its counter (tag 15 with
+/// its [`unionpay_account`], names in Latin and Chinese), for tests and demos of `resolve`.
+pub fn merchant_payload(app: &App, biller_id: &str) -> Option<String> {
+    let (index, biller) = app
+        .billers
+        .iter()
+        .enumerate()
+        .find(|(_, b)| b.id == biller_id)?;
+    let mcc = match biller.category.split('.').next() {
+        Some("health") => "8062",
+        Some("education") => "8211",
+        Some("utilities") => "4900",
+        Some("transport") => "4111",
+        _ => "9399",
+    };
+    let city_en: String = biller.names.en.split(' ').next()?.to_uppercase();
+    let city_zh: String = biller.names.zh.chars().take(3).collect();
+    EmvWriter::new(Initiation::Static)
+        .field(15, unionpay_account(index, &biller.region))
+        .field(52, mcc)
+        .field(53, "156")
+        .field(58, "CN")
+        .field(
+            59,
+            biller
+                .names
+                .en
+                .to_uppercase()
+                .chars()
+                .take(25)
+                .collect::<String>(),
+        )
+        .field(60, city_en)
+        .template(64, &[(0, "ZH"), (1, &biller.names.zh), (2, &city_zh)])
+        .build()
+        .ok()
+}
+
+/// The biller a scanned UnionPay merchant account (tag 15 or 16) is registered as.
+fn unionpay_biller<'a>(app: &'a App, account: &str) -> Option<&'a Biller> {
+    app.billers
+        .iter()
+        .enumerate()
+        .find(|(i, b)| unionpay_account(*i, &b.region) == account)
+        .map(|(_, b)| b)
+}
+
 async fn bill_qr(State(app): State<Shared>, Path(id): Path<String>) -> Response {
     let Some(payload) = bill_payload(&app, &id) else {
         return unknown_bill(&id);
@@ -574,10 +622,11 @@ async fn resolve_payee(State(app): State<Shared>, headers: HeaderMap, body: Byte
         .merchant_account_tag
         .as_deref()
         .is_none_or(|t| t.parse::<u8>().is_ok_and(|n| (26..=51).contains(&n)));
-    let biller = if req.scheme == "emv_mpm" && billtap_guid && template_tag {
-        req.account.as_deref().and_then(|id| find(&app, id))
-    } else {
-        None
+    let unionpay = matches!(req.merchant_account_tag.as_deref(), Some("15" | "16"));
+    let biller = match req.account.as_deref() {
+        Some(acct) if req.scheme == "emv_mpm" && unionpay => unionpay_biller(&app, acct),
+        Some(id) if req.scheme == "emv_mpm" && billtap_guid && template_tag => find(&app, id),
+        _ => None,
     };
     match biller {
         None => json_ok(&json!({"registered": false})),

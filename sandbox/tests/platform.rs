@@ -18,6 +18,7 @@ use billtap_core::platform::{
     ResponseSigner, SignatureHeaders, TrustError,
 };
 use billtap_core::ports::SystemClock;
+use billtap_core::scan::{Detail, EmvWriter, Initiation, Scanned};
 use billtap_sandbox::{Sandbox, SandboxOptions};
 use serde_json::json;
 
@@ -432,18 +433,89 @@ async fn a_scanned_printed_bill_resolves_to_the_verified_payee_and_bill() {
     assert!(view.warnings[0].message.contains("not registered"));
 }
 
+/// A payload from `tests/fixtures/payloads.json`, by name.
+fn fixture(name: &str) -> String {
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(include_str!("../../tests/fixtures/payloads.json")).unwrap();
+    all.iter()
+        .find(|f| f["name"] == name)
+        .and_then(|f| f["payload"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+/// A static UnionPay counter code (tag 15) with the given account, names and amount.
+fn unionpay_code(account: &str, name_en: &str, name_zh: &str, amount: Option<&str>) -> Scanned {
+    let mut code = EmvWriter::new(Initiation::Static)
+        .field(15, account)
+        .field(52, "8062")
+        .field(53, "156");
+    if let Some(a) = amount {
+        code = code.field(54, a);
+    }
+    let payload = code
+        .field(58, "CN")
+        .field(59, name_en)
+        .field(60, "BEIJING")
+        .template(64, &[(0, "ZH"), (1, name_zh)])
+        .build()
+        .unwrap();
+    billtap_core::scan::parse_text(&payload).unwrap()
+}
+
+#[tokio::test]
+async fn a_registered_merchant_code_resolves_to_its_biller() {
+    let sb = sandbox();
+    let c = client_for(&sb, |cfg| {
+        cfg.static_amount_warning = Some("2000.00 CNY".parse().unwrap())
+    });
+    // A hospital's static UnionPay counter code, as the sandbox registers it.
+    let payload = sb.merchant_qr_payload("BJ-OUTPATIENT-001").unwrap();
+    assert_eq!(payload, fixture("billtap-sandbox-unionpay-hospital"));
+    let counter = billtap_core::scan::parse_text(&payload).unwrap();
+    let view = c.resolve(&counter).await.unwrap();
+    assert_eq!(view.payee.unwrap().name, "北京市人民医院");
+    assert!(view.warnings.is_empty(), "{:?}", view.warnings);
+
+    // The same merchant account under another printed name, asking for more than the static
+    // limit: the registered payee is shown, with both warnings.
+    let Detail::EmvMpm(emv) = &counter.detail else {
+        panic!("not EMV: {:?}", counter.detail)
+    };
+    let account = emv.merchant_accounts[0].value.clone().unwrap();
+    let relabelled = unionpay_code(&account, "HEALTH FUND", "医疗互助基金", Some("5000.00"));
+    let view = c.resolve(&relabelled).await.unwrap();
+    assert_eq!(view.payee.unwrap().id, "BJ-OUTPATIENT-001");
+    let codes: Vec<_> = view.warnings.iter().map(|w| w.code).collect();
+    assert_eq!(
+        codes,
+        [
+            PayeeWarningCode::NameMismatch,
+            PayeeWarningCode::StaticAmountAboveLimit
+        ]
+    );
+    assert!(view.warnings[0].message.contains("医疗互助基金"));
+
+    // A UnionPay account the platform has not registered: no payee, only the warning.
+    let other_account = format!("{}9999999", &account[..24]);
+    let lookalike = unionpay_code(
+        &other_account,
+        "BEIJING PEOPLE'S HOSPITAL",
+        "北京市人民医院",
+        None,
+    );
+    let view = c.resolve(&lookalike).await.unwrap();
+    assert!(view.payee.is_none());
+    let codes: Vec<_> = view.warnings.iter().map(|w| w.code).collect();
+    assert_eq!(codes, [PayeeWarningCode::Unregistered]);
+}
+
 #[tokio::test]
 async fn a_swapped_sticker_shows_the_registered_payee_and_a_warning() {
     // A fraudster's sticker over a real bill's code: the biller and account are real (so the
     // lookup finds the bill), the printed names are the fraudster's.
-    let fixtures: Vec<serde_json::Value> =
-        serde_json::from_str(include_str!("../../tests/fixtures/payloads.json")).unwrap();
-    let sticker = fixtures
-        .iter()
-        .find(|f| f["name"] == "billtap-swapped-sticker")
-        .and_then(|f| f["payload"].as_str())
-        .unwrap();
-    let scanned = billtap_core::scan::parse_text(sticker).unwrap();
+    let sticker = fixture("billtap-swapped-sticker");
+    let scanned = billtap_core::scan::parse_text(&sticker).unwrap();
     let sb = sandbox();
     for (locale, expected) in [
         (

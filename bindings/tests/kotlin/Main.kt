@@ -11,6 +11,8 @@ fun frames(name: String): ByteArray = File(root, "tests/fixtures/frames/$name").
 const val EMVCO = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A"
 const val PIX = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
 // tests/fixtures/payloads.json "billtap-swapped-sticker": real biller and account, a fraudster's printed names.
+// tests/fixtures/payloads.json "billtap-sandbox-unionpay-hospital": a registered hospital's UnionPay counter code.
+const val HOSPITAL = "000201010211153199990000999900008981100000001925204806253031565802CN5925BEIJING PEOPLE'S HOSPITAL6007BEIJING64240002ZH0107北京市人民医院0203北京市63046C64"
 const val STICKER = "00020101021126560016COM.BILLTAP.BILL0112BJ-WATER-0010216110105-3345-08715204490053031565802CN5918QUICK PAY SERVICES6007BEIJING64180002ZH0108快捷代缴服务中心63047258"
 
 var passed = 0
@@ -169,6 +171,8 @@ fun main() {
             val unknown = app.resolve(PIX.toByteArray())
             check(unknown.payee == null && unknown.warnings.map { it.code } == listOf(PayeeWarningCode.UNREGISTERED)) { "$unknown" }
             check(unknown.warnings[0].message.contains("未在缴费平台登记")) { "$unknown" }
+            val hospital = app.resolve(HOSPITAL.toByteArray())
+            check(hospital.payee?.name == "北京市人民医院" && hospital.warnings.isEmpty()) { "$hospital" }
             // A swapped sticker: the platform's payee is shown, with a warning in the app's language.
             val sticker = app.resolve(STICKER.toByteArray())
             check(sticker.payee?.id == "BJ-WATER-001" && sticker.warnings.map { it.code } == listOf(PayeeWarningCode.NAME_MISMATCH)) { "$sticker" }

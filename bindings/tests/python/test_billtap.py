@@ -253,3 +253,12 @@ def test_a_swapped_sticker_shows_the_registered_payee_and_a_warning(tmp_path):
     assert [w.code for w in zh.warnings] == [w.code for w in en.warnings] == [bt.PayeeWarningCode.NAME_MISMATCH]
     assert "（快捷代缴服务中心）与平台登记的收款方（北京市自来水集团）不一致" in zh.warnings[0].message
     assert "(快捷代缴服务中心) is not the registered payee (Beijing Waterworks)" in en.warnings[0].message
+
+
+@needs_sandbox
+def test_a_registered_merchant_code_resolves_to_its_biller(tmp_path):
+    app = bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY],
+                            database_path=str(tmp_path / "h.sqlite"), static_code_limit="2000.00 CNY"))
+    view = asyncio.run(app.resolve(fixture_payload("billtap-sandbox-unionpay-hospital").encode()))
+    assert view.payee.id == "BJ-OUTPATIENT-001" and view.payee.name == "北京市人民医院"
+    assert view.warnings == [] and view.bills == []

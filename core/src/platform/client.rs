@@ -405,12 +405,8 @@ impl PlatformClient {
             let url = self.url("/v1/bills/lookup");
             let found: LookupResult =
                 Self::decode(&self.send(|| self.http.post(&url).json(&body)).await?)?;
-            // The local-language name is the one compared when the code has it: Latin
-            // transliterations in tag 59 vary between printers and would raise false alarms.
             if let Some(printed) = scanned
-                .payee_name_local
-                .as_ref()
-                .or(scanned.payee_name.as_ref())
+                .printed_payee_name()
                 .filter(|n| !printed_name_matches(n, &found.biller.names))
             {
                 view.warnings.push(PayeeWarning::name_mismatch(
@@ -438,7 +434,7 @@ impl PlatformClient {
                     .unwrap_or((None, None, None)),
                 _ => (None, None, None),
             };
-            let body = serde_json::json!({"scheme": scanned.format.as_str(), "merchant_account_tag": tag, "guid": guid, "account": account, "payee_name_in_code": scanned.payee_name});
+            let body = serde_json::json!({"scheme": scanned.format.as_str(), "merchant_account_tag": tag, "guid": guid, "account": account, "payee_name_in_code": scanned.printed_payee_name()});
             let url = self.url("/v1/payees/resolve");
             let r: Resolution =
                 Self::decode(&self.send(|| self.http.post(&url).json(&body)).await?)?;
@@ -447,7 +443,7 @@ impl PlatformClient {
                     if r.name_matches_code == Some(false) {
                         view.warnings.push(PayeeWarning::name_mismatch(
                             lang,
-                            scanned.payee_name.as_deref(),
+                            scanned.printed_payee_name(),
                             &b.name,
                         ));
                     }

@@ -265,6 +265,14 @@ impl Scanned {
             .map(|r| r.value.as_str())
     }
 
+    /// The payee name to compare with the platform's record: the local-language name when
+    /// the code has one (Latin transliterations vary between printers), else the Latin one.
+    pub fn printed_payee_name(&self) -> Option<&str> {
+        self.payee_name_local
+            .as_deref()
+            .or(self.payee_name.as_deref())
+    }
+
     /// Whether the code is static (reusable, amount usually entered by the payer).
     pub fn is_static(&self) -> bool {
         self.initiation == Initiation::Static

@@ -11,6 +11,8 @@ func frames(_ name: String) throws -> Data {
 let EMVCO = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A"
 let PIX = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
 // tests/fixtures/payloads.json "billtap-swapped-sticker": real biller and account, a fraudster's printed names.
+// tests/fixtures/payloads.json "billtap-sandbox-unionpay-hospital": a registered hospital's UnionPay counter code.
+let HOSPITAL = "000201010211153199990000999900008981100000001925204806253031565802CN5925BEIJING PEOPLE'S HOSPITAL6007BEIJING64240002ZH0107北京市人民医院0203北京市63046C64"
 let STICKER = "00020101021126560016COM.BILLTAP.BILL0112BJ-WATER-0010216110105-3345-08715204490053031565802CN5918QUICK PAY SERVICES6007BEIJING64180002ZH0108快捷代缴服务中心63047258"
 
 func config(url: String = "https://platform.example.cn", keys: [String] = ["k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="], limit: String? = nil) -> BilltapConfig {
@@ -174,6 +176,9 @@ final class BilltapTests: XCTestCase {
         XCTAssertNil(unknown.payee)
         XCTAssertEqual(unknown.warnings.map(\.code), [.unregistered])
         XCTAssertTrue(unknown.warnings.first?.message.contains("未在缴费平台登记") ?? false)
+        let hospital = try await app.resolve(payload: Data(HOSPITAL.utf8))
+        XCTAssertEqual(hospital.payee?.name, "北京市人民医院")
+        XCTAssertTrue(hospital.warnings.isEmpty, "\(hospital.warnings)")
         // A swapped sticker: the platform's payee is shown, with a warning in the app's language.
         let sticker = try await app.resolve(payload: Data(STICKER.utf8))
         XCTAssertEqual(sticker.payee?.id, "BJ-WATER-001")
