@@ -534,8 +534,9 @@ pub fn merchant_payload(app: &App, biller_id: &str) -> Option<String> {
         Some("transport") => "4111",
         _ => "9399",
     };
-    let city_en: String = biller.names.en.split(' ').next()?.to_uppercase();
-    let city_zh: String = biller.names.zh.chars().take(3).collect();
+    let (_, _, city_zh, city_en) = catalog::CITIES
+        .iter()
+        .find(|(region, ..)| *region == biller.region)?;
     EmvWriter::new(Initiation::Static)
         .field(15, unionpay_account(index, &biller.region))
         .field(52, mcc)
@@ -551,8 +552,8 @@ pub fn merchant_payload(app: &App, biller_id: &str) -> Option<String> {
                 .take(25)
                 .collect::<String>(),
         )
-        .field(60, city_en)
-        .template(64, &[(0, "ZH"), (1, &biller.names.zh), (2, &city_zh)])
+        .field(60, city_en.to_uppercase())
+        .template(64, &[(0, "ZH"), (1, &biller.names.zh), (2, city_zh)])
         .build()
         .ok()
 }
