@@ -533,7 +533,7 @@ async fn a_swapped_sticker_shows_the_registered_payee_and_a_warning() {
             .unwrap();
         // What the user is told they pay is the platform's record, never the sticker.
         assert_eq!(view.payee.unwrap().id, "BJ-WATER-001");
-        assert_eq!(view.name_in_code.as_deref(), Some("QUICK PAY SERVICES"));
+        assert_eq!(view.name_in_code.as_deref(), Some("快捷代缴服务中心"));
         assert_eq!(view.warnings.len(), 1, "{:?}", view.warnings);
         assert_eq!(view.warnings[0].code, PayeeWarningCode::NameMismatch);
         assert!(

@@ -116,7 +116,7 @@ pub struct BillView {
     pub bills: Vec<Bill>,
     /// The amount the code asks for, if any.
     pub amount_in_code: Option<Money>,
-    /// The name printed in the code, for comparison only.
+    /// The name printed in the code (local-language when it has one), for comparison only.
     pub name_in_code: Option<String>,
     /// Cautions for the user (unregistered payee, name mismatch, static code above the
     /// limit), in the configured language.
@@ -393,7 +393,7 @@ impl PlatformClient {
             payee: None,
             bills: Vec::new(),
             amount_in_code: scanned.amount,
-            name_in_code: scanned.payee_name.clone(),
+            name_in_code: scanned.printed_payee_name().map(str::to_string),
             warnings: Vec::new(),
         };
         if let (Some(biller_id), Some(_account)) = (
