@@ -88,6 +88,35 @@ async fn catalog_has_nine_categories_and_revalidates_by_etag() {
 }
 
 #[tokio::test]
+async fn biller_logos_are_served_at_their_catalog_urls() {
+    let sb = sandbox();
+    let c = client_for(&sb, |_| {});
+    let water = c.biller("BJ-WATER-001").await.unwrap();
+    let school = c.biller("BJ-TUITION-001").await.unwrap();
+    let mut logos = Vec::new();
+    for b in [&water, &school, &water] {
+        let r = http().get(&b.logo_url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", b.logo_url);
+        assert_eq!(r.headers()["content-type"], "image/png");
+        let img = image::load_from_memory(&r.bytes().await.unwrap())
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(img.dimensions(), (96, 96));
+        logos.push(img);
+    }
+    // Stable per biller, different between billers (category colour and pattern).
+    assert_eq!(logos[0], logos[2]);
+    assert_ne!(logos[0], logos[1]);
+    assert_ne!(logos[0].get_pixel(0, 0), logos[1].get_pixel(0, 0));
+    let missing = http()
+        .get(format!("{}/static/logos/NO-SUCH-001.png", sb.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
 async fn search_by_text_category_region_with_pagination() {
     let sb = sandbox();
     let c = client_for(&sb, |_| {});
