@@ -40,18 +40,16 @@ pub enum Lang {
 }
 
 impl Lang {
-    /// The language for a BCP 47 locale or `Accept-Language` list: English when the first
-    /// preference is English, Chinese otherwise (the platform's default).
+    /// The language for a BCP 47 locale or `Accept-Language` list, by the API's rule:
+    /// English when the first listed language is `en` or `en-*`, Chinese (the platform's
+    /// default) for anything else.
     pub fn of(locale: &str) -> Lang {
-        if locale
-            .trim_start()
-            .get(..2)
-            .is_some_and(|p| p.eq_ignore_ascii_case("en"))
-        {
-            Lang::En
-        } else {
-            Lang::Zh
-        }
+        let first = locale.split([',', ';']).next().unwrap_or_default().trim();
+        let english = first.eq_ignore_ascii_case("en")
+            || first
+                .get(..3)
+                .is_some_and(|p| p.eq_ignore_ascii_case("en-"));
+        if english { Lang::En } else { Lang::Zh }
     }
 }
 
@@ -142,7 +140,10 @@ mod tests {
             ("zh-CN,en;q=0.8", Lang::Zh),
             ("", Lang::Zh),
             ("e", Lang::Zh),
+            ("eng", Lang::Zh),
+            ("en;q=0.9", Lang::En),
             ("fr", Lang::Zh),
+            ("fr-CH, en;q=0.9", Lang::Zh),
             ("é", Lang::Zh),
         ] {
             assert_eq!(Lang::of(locale), lang, "{locale:?}");
