@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 seed=${1:-20261127}
 venv=.tools/st-venv
 [ -x "$venv/bin/schemathesis" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q "schemathesis==4.32.5"; }
-cargo build -q -p billtap-cli
+# scripts/test.sh passes the binary its Rust suite just built (BILLTAP_BIN); alone, build it.
+bin=${BILLTAP_BIN:-}
+if [ -z "$bin" ]; then cargo build -q -p billtap-cli; bin=target/debug/billtap; fi
 log=$(mktemp)
-target/debug/billtap sandbox --port 0 >"$log" 2>&1 &
+"$bin" sandbox --port 0 >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 100); do grep -q '^pinned key:' "$log" && break; sleep 0.2; done

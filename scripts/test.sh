@@ -83,9 +83,18 @@ setup_swift() {
 # --- the suites ---------------------------------------------------------------------------
 rust_suite() { cargo test --workspace --no-fail-fast; }
 
+# The `billtap` and `uniffi-bindgen` binaries as the Rust suite's `cargo test --workspace`
+# built them (integration tests make it build both): a no-op when that run compiled, and
+# ~6 minutes of cold builds saved against `cargo build -p` of each, whose feature sets differ.
+# Never after build_ffi: the test run relinks target/debug/libbilltap_ffi.so with its features.
+test_bins() { cargo test -q --workspace --no-run; }
+
+api_conformance() { test_bins && BILLTAP_BIN=target/debug/billtap scripts/api-conformance.sh; }
+
 build_ffi() {
-  # Separate builds: building them together unifies uniffi's `cli` feature into the cdylib.
-  cargo build -p billtap-ffi && cargo build -p uniffi-bindgen || return 1
+  # The library on its own (`-p`), last: the phone's feature set (no rqrr, no bindgen code),
+  # which the Kotlin and Swift suites load from target/debug.
+  test_bins && cargo build -p billtap-ffi || return 1
   rm -rf target/bindings
   for lang in python kotlin swift; do
     target/debug/uniffi-bindgen generate target/debug/libbilltap_ffi.so --no-format -l "$lang" -o "target/bindings/$lang" || return 1
@@ -94,7 +103,8 @@ build_ffi() {
 
 # The platform sandbox the binding tests talk to over loopback (`billtap sandbox`).
 start_sandbox() {
-  cargo build -q -p billtap-cli || return 1
+  # target/debug/billtap is fresh: build_ffi ran test_bins just before.
+  [ -x target/debug/billtap ] || return 1
   target/debug/billtap sandbox --port 0 >"$log/sandbox.log" 2>&1 &
   SANDBOX_PID=$!
   for _ in $(seq 100); do grep -q '^pinned key:' "$log/sandbox.log" && break; sleep 0.2; done
@@ -149,7 +159,7 @@ swift_suite() {
 check fmt cargo fmt --all -- --check
 check clippy cargo clippy --workspace --all-targets -- -D warnings
 suite rust count_cargo rust_suite
-check api-conformance scripts/api-conformance.sh
+check api-conformance api_conformance
 step bindings-generate build_ffi
 step sandbox start_sandbox
 suite python count_pytest python_suite
