@@ -488,19 +488,43 @@ async fn get_bill(
     }
 }
 
+/// A biller's Latin name and city as printers write EMV tags 59 and 60 (upper case, the
+/// name cut at the tag's 25 characters), and its city in Chinese, from the catalog's cities.
+fn emv_names(biller: &Biller) -> Option<(String, String, &'static str)> {
+    let (_, _, city_zh, city_en) = catalog::CITIES
+        .iter()
+        .find(|(region, ..)| *region == biller.region)?;
+    let name = biller.names.en.to_uppercase().chars().take(25).collect();
+    Some((name, city_en.to_uppercase(), city_zh))
+}
+
+/// Encodes an image as a PNG response, or a 500 problem saying what could not be drawn.
+fn png_response<P, C>(img: &image::ImageBuffer<P, C>, what: &str) -> Response
+where
+    P: image::PixelWithColorType,
+    [P::Subpixel]: image::EncodableLayout,
+    C: std::ops::Deref<Target = [P::Subpixel]>,
+{
+    let mut out = Vec::new();
+    match img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png) {
+        Ok(()) => (
+            [
+                (header::CONTENT_TYPE, "image/png"),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            out,
+        )
+            .into_response(),
+        Err(_) => internal_error(&format!("could not render the {what}")),
+    }
+}
+
 /// The EMV bill-profile payload printed on a bill (docs/bill-qr-profile.md).
 pub fn bill_payload(app: &App, bill_id: &str) -> Option<String> {
     let bill = app.db.bill(bill_id, &app.billers, true).ok()??;
     let biller = find(app, &bill.biller_id)?;
     let account = app.db.account_of(bill_id)?;
-    let city_en: String = biller
-        .names
-        .en
-        .split(' ')
-        .next()
-        .unwrap_or_default()
-        .to_uppercase();
-    let name_en: String = biller.names.en.to_uppercase().chars().take(25).collect();
+    let (name_en, city_en, _) = emv_names(biller)?;
     EmvWriter::new(Initiation::Dynamic)
         .billtap_bill(&BilltapBill {
             biller_id: biller.id.clone(),
@@ -535,25 +559,14 @@ pub fn merchant_payload(app: &App, biller_id: &str) -> Option<String> {
         Some("transport") => "4111",
         _ => "9399",
     };
-    let (_, _, city_zh, city_en) = catalog::CITIES
-        .iter()
-        .find(|(region, ..)| *region == biller.region)?;
+    let (name_en, city_en, city_zh) = emv_names(biller)?;
     EmvWriter::new(Initiation::Static)
         .field(15, unionpay_account(index, &biller.region))
         .field(52, mcc)
         .field(53, "156")
         .field(58, "CN")
-        .field(
-            59,
-            biller
-                .names
-                .en
-                .to_uppercase()
-                .chars()
-                .take(25)
-                .collect::<String>(),
-        )
-        .field(60, city_en.to_uppercase())
+        .field(59, name_en)
+        .field(60, city_en)
         .template(64, &[(0, "ZH"), (1, &biller.names.zh), (2, city_zh)])
         .build()
         .ok()
@@ -572,15 +585,11 @@ async fn bill_qr(State(app): State<Shared>, Path(id): Path<String>) -> Response 
     let Some(payload) = bill_payload(&app, &id) else {
         return unknown_bill(&id);
     };
-    let png = render_png_luma(&payload, 6).ok().and_then(|q| {
-        let img = image::GrayImage::from_raw(q.width, q.height, q.pixels)?;
-        let mut out = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-            .ok()?;
-        Some(out)
-    });
-    match png {
-        Some(bytes) => ([(header::CONTENT_TYPE, "image/png")], bytes).into_response(),
+    match render_png_luma(&payload, 6)
+        .ok()
+        .and_then(|q| image::GrayImage::from_raw(q.width, q.height, q.pixels))
+    {
+        Some(img) => png_response(&img, "QR code"),
         None => internal_error(&"could not render the QR code"),
     }
 }
@@ -597,21 +606,7 @@ async fn biller_logo(State(app): State<Shared>, Path(file): Path<String>) -> Res
             None,
         );
     };
-    let mut out = Vec::new();
-    let written = logo(biller)
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .is_ok();
-    if !written {
-        return internal_error(&"could not render the logo");
-    }
-    (
-        [
-            (header::CONTENT_TYPE, "image/png"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        out,
-    )
-        .into_response()
+    png_response(&logo(biller), "logo")
 }
 
 /// Draws a biller's identicon: a mirrored 5×5 grid from an FNV-1a hash of the id (stable
