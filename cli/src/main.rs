@@ -72,6 +72,9 @@ enum Command {
         /// Keep state in this SQLite file instead of memory.
         #[arg(long)]
         db: Option<String>,
+        /// Bearer token for the /admin endpoints (default: a random one, printed at start).
+        #[arg(long, env = "BILLTAP_ADMIN_TOKEN")]
+        admin_token: Option<String>,
     },
     /// Show the platform's category tree.
     Catalog {
@@ -143,10 +146,31 @@ enum BillsCommand {
     },
 }
 
-/// Exit codes: 0 found and valid, 1 nothing found, 2 bad input or invalid payload.
+/// Exit codes: 0 found and valid, 1 nothing found (or the platform knows no such biller,
+/// account or bill), 2 bad input or invalid payload, 3 platform unreachable (retry; an offline
+/// catalog is still shown), 4 platform answer untrusted (forged, replayed, too large: nothing
+/// shown), 5 platform answer incompatible (update billtap).
 const FOUND: u8 = 0;
 const NOTHING: u8 = 1;
 const BAD: u8 = 2;
+const UNREACHABLE: u8 = 3;
+const UNTRUSTED: u8 = 4;
+const INCOMPATIBLE: u8 = 5;
+
+/// The exit code for a failed command: by the kind of platform failure, else bad input.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use billtap_core::platform::{FailureKind, PlatformError};
+    let Some(p) = e.downcast_ref::<PlatformError>() else {
+        return BAD;
+    };
+    match (p.kind(), p) {
+        (FailureKind::Unreachable, _) => UNREACHABLE,
+        (FailureKind::Untrusted, _) => UNTRUSTED,
+        (FailureKind::Incompatible, _) => INCOMPATIBLE,
+        (FailureKind::Refused, PlatformError::Refused { status: 404, .. }) => NOTHING,
+        _ => BAD,
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -158,7 +182,11 @@ fn main() -> ExitCode {
             resolve,
             platform,
         } => cmd_scan(&images, json, fast, resolve.then_some(&platform)),
-        Command::Sandbox { port, db } => platform_cmds::cmd_sandbox(port, db),
+        Command::Sandbox {
+            port,
+            db,
+            admin_token,
+        } => platform_cmds::cmd_sandbox(port, db, admin_token),
         Command::Catalog { platform, json } => platform_cmds::cmd_catalog(&platform, json),
         Command::Billers {
             command:
@@ -198,7 +226,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("billtap: {e:#}");
-            ExitCode::from(BAD)
+            ExitCode::from(exit_code(&e))
         }
     }
 }
@@ -497,6 +525,7 @@ fn cmd_demo(save_frame: Option<&Path>) -> Result<u8> {
         locale: "zh-CN".into(),
         // What a bank would configure: reusable codes asking for more get a warning.
         static_limit: "2000.00 CNY".parse().ok(),
+        cache_dir: None,
     })?;
     let view = platform_cmds::runtime()?.block_on(conn.client.resolve(scanned))?;
     println!(

@@ -25,6 +25,9 @@ pub struct PlatformArgs {
     /// Warn when a reusable (static) code asks for more than this, e.g. "2000.00 CNY".
     #[arg(long, env = "BILLTAP_STATIC_LIMIT")]
     pub static_limit: Option<Money>,
+    /// Keep the signed catalog here for offline use (verified again on every load).
+    #[arg(long, env = "BILLTAP_CACHE_DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// A connected client, and the sandbox it talks to when one was started for it.
@@ -56,6 +59,7 @@ pub fn connect(args: &PlatformArgs) -> Result<Connection> {
     let mut cfg = PlatformConfig::new(&url, keys);
     cfg.locale = args.locale.clone();
     cfg.static_amount_warning = args.static_limit;
+    cfg.cache_dir = args.cache_dir.clone();
     let client = PlatformClient::new(cfg, Arc::new(SystemClock))?;
     Ok(Connection {
         client,
@@ -73,14 +77,16 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// `billtap sandbox`: serve until interrupted.
-pub fn cmd_sandbox(port: u16, db: Option<String>) -> Result<u8> {
+pub fn cmd_sandbox(port: u16, db: Option<String>, admin_token: Option<String>) -> Result<u8> {
     let sb = Sandbox::start(SandboxOptions {
         port,
         db_path: db,
+        admin_token,
         ..SandboxOptions::default()
     })?;
     println!("billtap sandbox listening on {}", sb.url());
     println!("pinned key: {}", sb.pinned_key());
+    println!("admin token: {}", sb.admin_token());
     println!(
         "try: billtap catalog --platform {} --key {}",
         sb.url(),
@@ -94,6 +100,9 @@ pub fn cmd_sandbox(port: u16, db: Option<String>) -> Result<u8> {
 pub fn cmd_catalog(args: &PlatformArgs, json: bool) -> Result<u8> {
     let conn = connect(args)?;
     let catalog = runtime()?.block_on(conn.client.catalog())?;
+    if catalog.from_cache {
+        eprintln!("(the platform is unreachable: showing the verified offline catalog)");
+    }
     if json {
         println!("{}", serde_json::to_string(&catalog)?);
     } else {
@@ -181,6 +190,9 @@ pub fn print_view(view: &BillView, indent: &str) {
         ),
         None => println!("{indent}✗ payee NOT verified by the platform"),
     }
+    if let Some(a) = &view.payee_account {
+        println!("{indent}  paid to account {}", mask_account(&a.account));
+    }
     for b in &view.bills {
         println!(
             "{indent}  bill {}: {} {} due {} [{}], account {}",
@@ -191,6 +203,9 @@ pub fn print_view(view: &BillView, indent: &str) {
             b.status,
             b.account_masked
         );
+        if let (Some(h), Some(a)) = (&b.holder_name_masked, &b.service_address) {
+            println!("{indent}    holder {h}, {a}");
+        }
         for item in &b.line_items {
             println!(
                 "{indent}    {}: {} {}",
@@ -201,4 +216,14 @@ pub fn print_view(view: &BillView, indent: &str) {
     for w in &view.warnings {
         println!("{indent}  ⚠ {}", w.message);
     }
+}
+
+/// All but the last four characters hidden, for terminal output.
+fn mask_account(account: &str) -> String {
+    let n = account.chars().count();
+    account
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i + 4 < n && c.is_alphanumeric() { '*' } else { c })
+        .collect()
 }

@@ -21,3 +21,81 @@ impl Clock for SystemClock {
             .unwrap_or(0)
     }
 }
+
+/// One HTTP header as sent or received (names compared case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpHeader {
+    /// Header name.
+    pub name: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// One request for the host's HTTP stack. The transport sends exactly this: it must not follow
+/// redirects (a 3xx is returned as it came), and must stop reading a body longer than
+/// `max_response_bytes` and fail with [`TransportError::TooLarge`] instead of buffering it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// Absolute URL: scheme, host, path and query.
+    pub url: String,
+    /// Headers to send (the transport may add its own, e.g. `User-Agent`, never replace these).
+    pub headers: Vec<HttpHeader>,
+    /// Body bytes (empty for GET).
+    pub body: Vec<u8>,
+    /// The largest response body the caller accepts.
+    pub max_response_bytes: u64,
+    /// Whole-request timeout in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// What came back, before any check: core verifies signatures and limits itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<HttpHeader>,
+    /// Body bytes, at most the request's `max_response_bytes`.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header with this name, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+}
+
+/// Why the host's HTTP stack could not deliver a response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// No answer within the timeout.
+    #[error("no answer in time")]
+    Timeout,
+    /// The connection could not be made or broke (DNS, TCP, TLS, reset).
+    #[error("network: {reason}")]
+    Network {
+        /// What the stack said (no URLs: they may carry account numbers).
+        reason: String,
+    },
+    /// The response body is longer than the request allowed; it was not read to the end.
+    #[error("the response is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit that was exceeded.
+        limit: u64,
+    },
+}
+
+/// The host's HTTP stack: a bank app's gateway SDK, the OS trust store, proxies and
+/// certificate pinning. billtap's own (reqwest + rustls) is [`crate::platform::ReqwestTransport`];
+/// signature checks stay in core whichever transport carries the bytes.
+#[async_trait::async_trait]
+pub trait HttpTransport: Send + Sync {
+    /// Sends one request and returns the response as received (no redirects followed).
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+}

@@ -3,6 +3,9 @@
 
 pub use billtap_core::platform::api::Names;
 
+/// The catalog version the API reports.
+pub const VERSION: &str = "2026-11";
+
 fn names(zh: &str, en: &str) -> Names {
     Names {
         zh: zh.into(),

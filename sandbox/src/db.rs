@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::model::{Bill, Biller, LineItem, NewBill, cny, mask};
+use crate::model::{Bill, Biller, LineItem, NewBill, cny, mask, mask_name};
 
 /// Bills by biller and account.
 pub struct Db(Mutex<Connection>);
@@ -18,6 +18,26 @@ struct Row {
     status: String,
     amount_fen: i64,
     due_date: Option<String>,
+    holder: Option<String>,
+    address: Option<String>,
+}
+
+/// A household for seeded bill `i`: the holder's name and the service address, deterministic
+/// so tests and printed bills agree across starts.
+fn household(i: usize, city_zh: &str) -> (String, String) {
+    const SURNAMES: [&str; 8] = ["张", "王", "李", "赵", "陈", "刘", "杨", "黄"];
+    const GIVEN: [&str; 8] = ["建明", "丽华", "志强", "秀英", "国庆", "海燕", "文", "晓东"];
+    const STREETS: [&str; 6] = ["人民路", "建设路", "和平街", "解放路", "中山路", "朝阳路"];
+    let pick = |list: &[&'static str], n: usize| list.get(n % list.len()).copied().unwrap_or("");
+    let name = format!("{}{}", pick(&SURNAMES, i), pick(&GIVEN, i / 8 + i));
+    let address = format!(
+        "{city_zh}{}{}号{}栋{}室",
+        pick(&STREETS, i / 3),
+        i % 200 + 1,
+        i % 12 + 1,
+        100 * (i % 18 + 1) + i % 4 + 1
+    );
+    (name, address)
 }
 
 impl Db {
@@ -30,7 +50,8 @@ impl Db {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS bills (
                 id TEXT PRIMARY KEY, biller_id TEXT NOT NULL, account TEXT NOT NULL,
-                period TEXT, status TEXT NOT NULL, amount_fen INTEGER NOT NULL, due_date TEXT);
+                period TEXT, status TEXT NOT NULL, amount_fen INTEGER NOT NULL, due_date TEXT,
+                holder TEXT, address TEXT);
              CREATE INDEX IF NOT EXISTS bills_by_account ON bills (biller_id, account);",
         )?;
         let db = Db(Mutex::new(conn));
@@ -45,7 +66,7 @@ impl Db {
             return Ok(());
         }
         let mut insert = conn.prepare(
-            "INSERT INTO bills (id, biller_id, account, period, status, amount_fen, due_date) VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6)",
+            "INSERT INTO bills (id, biller_id, account, period, status, amount_fen, due_date, holder, address) VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8)",
         )?;
         // The bill printed on the demo's water bill QR code.
         insert.execute(params![
@@ -54,7 +75,9 @@ impl Db {
             "110105-3345-0871",
             "202610",
             26840,
-            "2026-12-15"
+            "2026-12-15",
+            "张建明",
+            "北京市朝阳区望京西路48号院3号楼1单元502"
         ])?;
         for (i, b) in billers.iter().enumerate() {
             if b.amount_rule.kind == "payer_chosen" || b.id == "BJ-WATER-001" {
@@ -65,13 +88,20 @@ impl Db {
             };
             let fen = 3_000 + (i as i64 * 7_919) % 60_000;
             let id = format!("{}-202610", b.id);
+            let city = crate::catalog::CITIES
+                .iter()
+                .find(|c| c.0 == b.region)
+                .map_or("", |c| c.2);
+            let (holder, address) = household(i, city);
             insert.execute(params![
                 id,
                 b.id,
                 field.example,
                 "202610",
                 fen,
-                "2026-12-20"
+                "2026-12-20",
+                holder,
+                address
             ])?;
         }
         Ok(())
@@ -86,10 +116,13 @@ impl Db {
             status: r.get(4)?,
             amount_fen: r.get(5)?,
             due_date: r.get(6)?,
+            holder: r.get(7)?,
+            address: r.get(8)?,
         })
     }
 
-    const COLUMNS: &'static str = "id, biller_id, account, period, status, amount_fen, due_date";
+    const COLUMNS: &'static str =
+        "id, biller_id, account, period, status, amount_fen, due_date, holder, address";
 
     /// Bills of an account at a biller, newest period first.
     pub fn bills_of(
@@ -144,8 +177,8 @@ impl Db {
         let conn = self.0.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
         let id = new.id.clone().unwrap_or_else(|| format!("T{next_id:010}"));
         conn.execute(
-            "INSERT INTO bills (id, biller_id, account, period, status, amount_fen, due_date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, new.biller_id, new.account, new.period, new.status.clone().unwrap_or_else(|| "open".into()), new.amount_fen, new.due_date],
+            "INSERT INTO bills (id, biller_id, account, period, status, amount_fen, due_date, holder, address) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![id, new.biller_id, new.account, new.period, new.status.clone().unwrap_or_else(|| "open".into()), new.amount_fen, new.due_date, new.holder, new.address],
         )?;
         Ok(id)
     }
@@ -167,6 +200,8 @@ fn bill(r: Row, biller: &Biller, zh: bool) -> Bill {
         biller_id: r.biller_id,
         biller_name: name,
         account_masked: mask(&r.account),
+        holder_name_masked: r.holder.as_deref().map(mask_name),
+        service_address: r.address,
         period: r.period,
         status: r.status,
         amount_due: cny(r.amount_fen),

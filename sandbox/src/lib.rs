@@ -50,6 +50,8 @@ pub struct SandboxOptions {
     pub db_path: Option<String>,
     /// Key id of the signing key (a fresh key is generated at every start).
     pub key_id: String,
+    /// Bearer token for `/admin/*`; `None`: a random one (see [`Sandbox::admin_token`]).
+    pub admin_token: Option<String>,
 }
 
 impl Default for SandboxOptions {
@@ -58,6 +60,7 @@ impl Default for SandboxOptions {
             port: 0,
             db_path: None,
             key_id: "sandbox-1".into(),
+            admin_token: None,
         }
     }
 }
@@ -100,6 +103,10 @@ impl Sandbox {
             }),
             faults: Mutex::new(Vec::new()),
             counter: AtomicU64::new(1),
+            admin_token: match opts.admin_token {
+                Some(t) if !t.trim().is_empty() => t.trim().to_string(),
+                _ => billtap_core::platform::new_nonce()?,
+            },
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -156,6 +163,11 @@ impl Sandbox {
     /// `POST /admin/keys/rotate`, the new one).
     pub fn pinned_key(&self) -> String {
         self.app.signer().pinned().to_entry()
+    }
+
+    /// The bearer token `/admin/*` calls must carry (`Authorization: Bearer TOKEN`).
+    pub fn admin_token(&self) -> String {
+        self.app.admin_token.clone()
     }
 
     /// The static UnionPay merchant QR payload a registered biller displays (EMV tag 15 with

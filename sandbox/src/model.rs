@@ -1,10 +1,12 @@
 //! The JSON shapes of `docs/api/openapi.yaml`, and the seeded billers.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 // The wire types are the client's own (billtap-core), so the server cannot drift from what
 // the app decodes.
-pub use billtap_core::platform::api::{AmountRule, ApiMoney, Bill, Biller, LineItem, LookupField};
+pub use billtap_core::platform::api::{
+    AmountRule, ApiMoney, Bill, Biller, LineItem, LookupField, LookupRequest, ResolveRequest,
+};
 
 use crate::catalog::{self, Names, RuleKind};
 
@@ -114,30 +116,6 @@ pub fn mask(account: &str) -> String {
         .collect()
 }
 
-/// `POST /v1/bills/lookup` body.
-#[derive(Debug, Clone, Deserialize)]
-pub struct LookupRequest {
-    /// Biller.
-    pub biller_id: String,
-    /// Field key → value.
-    #[serde(default)]
-    pub fields: std::collections::BTreeMap<String, String>,
-    /// Scanned references.
-    #[serde(default)]
-    pub references: Vec<Reference>,
-}
-
-/// Fails with the first field longer than its `maxLength` in docs/api/openapi.yaml (JSON
-/// Schema counts characters, not bytes).
-fn check_len(name: &str, value: Option<&str>, max: usize) -> Result<(), String> {
-    match value {
-        Some(v) if v.chars().count() > max => {
-            Err(format!("{name} is longer than {max} characters"))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// A request body with limits beyond what its JSON shape enforces.
 pub trait Checked {
     /// The spec's limits on this body; the error says which one is broken.
@@ -146,59 +124,13 @@ pub trait Checked {
 
 impl Checked for LookupRequest {
     fn validate(&self) -> Result<(), String> {
-        check_len("biller_id", Some(&self.biller_id), 32)?;
-        for (key, value) in &self.fields {
-            check_len(&format!("fields.{key}"), Some(value), 64)?;
-        }
-        if self.references.len() > 16 {
-            return Err("at most 16 references".into());
-        }
-        for r in &self.references {
-            check_len("references.kind", Some(&r.kind), 32)?;
-            check_len("references.value", Some(&r.value), 140)?;
-        }
-        Ok(())
+        LookupRequest::validate(self)
     }
-}
-
-/// A scanned reference.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Reference {
-    /// Kind (docs/json.md).
-    pub kind: String,
-    /// Value.
-    pub value: String,
-}
-
-/// `POST /v1/payees/resolve` body.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ResolveRequest {
-    /// Payload format.
-    pub scheme: String,
-    /// EMV merchant account tag.
-    #[serde(default)]
-    pub merchant_account_tag: Option<String>,
-    /// Merchant account GUID.
-    #[serde(default)]
-    pub guid: Option<String>,
-    /// Account (billtap profile: the biller id).
-    #[serde(default)]
-    pub account: Option<String>,
-    /// Name printed in the code.
-    #[serde(default)]
-    pub payee_name_in_code: Option<String>,
 }
 
 impl Checked for ResolveRequest {
     fn validate(&self) -> Result<(), String> {
-        if let Some(tag) = &self.merchant_account_tag
-            && !(tag.len() == 2 && tag.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err("merchant_account_tag must be two digits".into());
-        }
-        check_len("guid", self.guid.as_deref(), 64)?;
-        check_len("account", self.account.as_deref(), 99)?;
-        check_len("payee_name_in_code", self.payee_name_in_code.as_deref(), 99)
+        ResolveRequest::validate(self)
     }
 }
 
@@ -223,6 +155,52 @@ pub struct NewBill {
     /// `open` (default), `paid`, `overdue`.
     #[serde(default)]
     pub status: Option<String>,
+    /// The account holder's full name (the API shows it masked).
+    #[serde(default)]
+    pub holder: Option<String>,
+    /// The service address.
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// `POST /admin/bills` answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedBill {
+    /// The new bill's id.
+    pub id: String,
+}
+
+/// `POST /admin/keys/…` answer: the key entry apps pin.
+#[derive(Debug, Clone, Serialize)]
+pub struct PinnedKeyEntry {
+    /// `KEY_ID:BASE64`.
+    pub pinned_key: String,
+}
+
+/// Masks a holder's name as utilities print it: the first and last characters kept (`张*明`,
+/// `李*`), Latin names to their initials' first letters (`W*** L**`).
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.trim().chars().collect();
+    if chars.iter().any(|c| c.is_whitespace()) {
+        return name
+            .split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .enumerate()
+                    .map(|(i, c)| if i == 0 { c } else { '*' })
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    match chars.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [first, _] => format!("{first}*"),
+        [first, middle @ .., last] => {
+            format!("{first}{}{last}", "*".repeat(middle.len()))
+        }
+    }
 }
 
 /// `POST /admin/keys/next` body: announce the key the platform will sign with after the next

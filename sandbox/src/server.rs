@@ -15,11 +15,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use billtap_core::platform::{ResponseSigner, SignatureHeaders};
+use billtap_core::platform::{ResponseSigner, request_digest, valid_nonce};
 use billtap_core::ports::{Clock, SystemClock};
 use billtap_core::scan::{BilltapBill, EmvWriter, Initiation, render_png_luma};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::catalog;
 use crate::db::Db;
@@ -27,6 +26,7 @@ use crate::model::{
     Biller, Checked, FaultRule, LookupRequest, NewBill, NextKey, ResolveRequest, localized,
     unionpay_account,
 };
+use billtap_core::platform::api;
 
 /// Shared server state.
 pub struct App {
@@ -35,6 +35,8 @@ pub struct App {
     pub(crate) keys: RwLock<SigningKeys>,
     pub(crate) faults: Mutex<Vec<FaultRule>>,
     pub(crate) counter: AtomicU64,
+    /// The bearer token admin calls must carry.
+    pub(crate) admin_token: String,
 }
 
 /// The key the sandbox signs with, and the one announced to replace it (`/admin/keys/…`).
@@ -73,13 +75,17 @@ fn problem(
     kind: &str,
     title: &str,
     detail: &str,
-    errors: Option<Value>,
+    errors: Vec<api::FieldError>,
 ) -> Response {
-    let mut body = json!({"type": format!("https://billtap.example/problems/{kind}"), "title": title, "status": status.as_u16(), "detail": detail});
-    if let (Some(e), Some(obj)) = (errors, body.as_object_mut()) {
-        obj.insert("errors".into(), e);
-    }
-    let mut r = (status, body.to_string()).into_response();
+    let body = api::Problem {
+        kind: format!("https://billtap.example/problems/{kind}"),
+        title: title.into(),
+        status: status.as_u16(),
+        detail: Some(detail.into()),
+        errors,
+    };
+    let text = serde_json::to_string(&body).unwrap_or_default();
+    let mut r = (status, text).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
@@ -94,7 +100,7 @@ fn unknown_bill(id: &str) -> Response {
         "unknown-bill",
         "Unknown bill",
         &format!("no bill {id}"),
-        None,
+        Vec::new(),
     )
 }
 
@@ -105,7 +111,7 @@ fn internal_error(e: &dyn std::fmt::Display) -> Response {
         "internal",
         "Internal error",
         &e.to_string(),
-        None,
+        Vec::new(),
     )
 }
 
@@ -138,7 +144,7 @@ pub fn router(app: Shared) -> Router {
                 "not-found",
                 "Not found",
                 "no such endpoint",
-                None,
+                Vec::new(),
             )
         })
         .layer(middleware::from_fn_with_state(
@@ -148,9 +154,125 @@ pub fn router(app: Shared) -> Router {
         .with_state(app)
 }
 
-/// Signs every response (errors included); applies a queued fault for this path, if any.
+/// The Host names the sandbox answers to: loopback only. A browser tricked by DNS
+/// rebinding (`evil.example` resolving to 127.0.0.1) sends its own host name and is refused.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The JSON API operations of docs/api/openapi.yaml: each needs a `Billtap-Nonce`. (Bill QR
+/// images, printable bills and logos are fetched by browsers and printers; still signed.)
+fn needs_nonce(method: &axum::http::Method, path: &str) -> bool {
+    path.starts_with("/v1/")
+        && !path.ends_with("/qr.png")
+        && !path.ends_with("/print")
+        && (method == axum::http::Method::GET || method == axum::http::Method::POST)
+}
+
+/// Admin calls carry `Authorization: Bearer TOKEN` (compared in constant time) and, with a
+/// body, a JSON content type, so a web page cannot forge them with a simple form post.
+fn admin_allowed(app: &App, headers: &HeaderMap, has_body: bool) -> Result<(), Response> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let ok = given.len() == app.admin_token.len()
+        && given
+            .bytes()
+            .zip(app.admin_token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !ok {
+        return Err(problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Admin token required",
+            "send the token `billtap sandbox` printed as `Authorization: Bearer TOKEN`",
+            Vec::new(),
+        ));
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/json"));
+    if has_body && !json {
+        return Err(problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "JSON required",
+            "admin requests carry `Content-Type: application/json`",
+            Vec::new(),
+        ));
+    }
+    Ok(())
+}
+
+/// The largest request body the sandbox reads.
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Checks Host, nonce and admin rights; signs every response (errors included) over the
+/// request's digest; applies a queued fault for this path, if any.
 async fn sign_and_inject_faults(State(app): State<Shared>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| path.clone(), |p| p.as_str().to_string());
+    let nonce = parts
+        .headers
+        .get("billtap-nonce")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
+        let digest = request_digest(parts.method.as_str(), &path_and_query, &nonce, b"");
+        let r = problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Request body too large",
+            "at most 64 KiB",
+            Vec::new(),
+        );
+        return sign(&app, r, &digest, "").await;
+    };
+    let digest = request_digest(parts.method.as_str(), &path_and_query, &nonce, &body);
+    if !loopback_host(&parts.headers) {
+        let r = problem(
+            StatusCode::MISDIRECTED_REQUEST,
+            "misdirected",
+            "Unknown host",
+            "the sandbox answers only to a loopback Host (127.0.0.1, ::1, localhost)",
+            Vec::new(),
+        );
+        return sign(&app, r, &digest, "").await;
+    }
+    if path.starts_with("/admin/") {
+        if let Err(r) = admin_allowed(&app, &parts.headers, !body.is_empty()) {
+            return sign(&app, r, &digest, "").await;
+        }
+    } else if needs_nonce(&parts.method, &path) && !valid_nonce(&nonce) {
+        let r = problem(
+            StatusCode::BAD_REQUEST,
+            "nonce",
+            "Missing request nonce",
+            "send a fresh Billtap-Nonce (base64url, 128–512 random bits) with every request",
+            Vec::new(),
+        );
+        return sign(&app, r, &digest, "").await;
+    }
     let fault = app.faults.lock().ok().and_then(|mut faults| {
         let i = faults
             .iter()
@@ -170,6 +292,15 @@ async fn sign_and_inject_faults(State(app): State<Shared>, req: Request, next: N
     {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
+    if fault == "unsigned_503" {
+        // A load balancer's own page: unsigned HTML, as real intermediaries answer.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+        )
+            .into_response();
+    }
     if fault == "drop" {
         // Headers go out, then the body fails: the client sees a broken connection.
         let err = futures_util::stream::once(async {
@@ -180,8 +311,13 @@ async fn sign_and_inject_faults(State(app): State<Shared>, req: Request, next: N
     let response = if fault == "status_500" {
         internal_error(&"fault injected: status_500")
     } else {
-        next.run(req).await
+        next.run(Request::from_parts(parts, Body::from(body))).await
     };
+    sign(&app, response, &digest, &fault).await
+}
+
+/// Signs a response over the request digest (with a fault's deliberate defect, if any).
+async fn sign(app: &App, response: Response, digest: &str, fault: &str) -> Response {
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 16 * 1024 * 1024).await else {
         return internal_error(&"response too large");
@@ -189,23 +325,32 @@ async fn sign_and_inject_faults(State(app): State<Shared>, req: Request, next: N
     let request_id = format!("req-{:08}", app.counter.fetch_add(1, Ordering::Relaxed));
     let mut ts = SystemClock.now_unix();
     if fault == "stale" {
-        ts -= 1_000;
+        // Platform time far from the device's: v2 clients take freshness from the nonce.
+        ts -= 10_800;
     }
+    let etag = parts
+        .headers
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let signer = app.signer();
-    let mut h = signer.sign(parts.status.as_u16(), &request_id, ts, &bytes);
+    let status = parts.status.as_u16();
+    let mut h = if fault == "replay" {
+        // A genuine signature over another request's digest: what a replaying proxy serves.
+        let other = request_digest("GET", "/v1/another-request", "AAAAAAAAAAAAAAAAAAAAAA", b"");
+        signer.sign(status, &other, &request_id, ts, &etag, &bytes)
+    } else {
+        signer.sign(status, digest, &request_id, ts, &etag, &bytes)
+    };
     if fault == "bad_signature" {
         // A valid signature, but over other bytes: what a tampering proxy would produce.
         h.signature = signer
-            .sign(parts.status.as_u16(), &request_id, ts, b"something else")
+            .sign(status, digest, &request_id, ts, &etag, b"something else")
             .signature;
     }
-    let [k, t, r, s] = SignatureHeaders::NAMES;
-    for (name, value) in [
-        (k, h.key_id),
-        (t, h.timestamp.to_string()),
-        (r, h.request_id),
-        (s, h.signature),
-    ] {
+    for (name, value) in h.pairs() {
         if let Ok(v) = HeaderValue::from_str(&value) {
             parts.headers.insert(name, v);
         }
@@ -215,19 +360,32 @@ async fn sign_and_inject_faults(State(app): State<Shared>, req: Request, next: N
 
 async fn get_catalog(State(_app): State<Shared>, headers: HeaderMap) -> Response {
     let zh = zh(&headers);
-    let name = |n: &catalog::Names| if zh { n.zh.clone() } else { n.en.clone() };
-    let categories: Vec<Value> = catalog::categories()
-        .iter()
-        .map(|c| {
-            let subs: Vec<Value> = c
-                .subs
-                .iter()
-                .map(|s| json!({"id": s.id, "name": name(&s.names), "names": s.names}))
-                .collect();
-            json!({"id": c.id, "name": name(&c.names), "names": c.names, "subcategories": subs})
-        })
-        .collect();
-    let body = json!({"version": "2026-11", "categories": categories}).to_string();
+    let name = |n: &api::Names| if zh { n.zh.clone() } else { n.en.clone() };
+    let catalog = api::Catalog {
+        version: catalog::VERSION.into(),
+        categories: catalog::categories()
+            .iter()
+            .map(|c| api::Category {
+                id: c.id.clone(),
+                name: name(&c.names),
+                names: c.names.clone(),
+                subcategories: c
+                    .subs
+                    .iter()
+                    .map(|s| api::Subcategory {
+                        id: s.id.clone(),
+                        name: name(&s.names),
+                        names: s.names.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        from_cache: false,
+    };
+    let body = match serde_json::to_string(&catalog) {
+        Ok(b) => b,
+        Err(e) => return internal_error(&e),
+    };
     let mut hasher = DefaultHasher::new();
     body.hash(&mut hasher);
     let etag = format!("\"{:016x}\"", hasher.finish());
@@ -268,7 +426,7 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response
             "invalid-body",
             "Invalid request body",
             &e.to_string(),
-            None,
+            Vec::new(),
         )
     })
 }
@@ -288,7 +446,7 @@ fn invalid_parameter(detail: &str) -> Response {
         "invalid-parameter",
         "Invalid parameter",
         detail,
-        None,
+        Vec::new(),
     )
 }
 
@@ -372,16 +530,11 @@ async fn search_billers(
         .take(size as usize)
         .map(|b| localized(b, zh))
         .collect();
-    let mut body = json!({"items": items});
-    if offset + (size as usize) < matches.len()
-        && let Some(obj) = body.as_object_mut()
-    {
-        obj.insert(
-            "next_page_token".into(),
-            json!(format!("o{}", offset + size as usize)),
-        );
-    }
-    json_ok(&body)
+    let next = offset + size as usize;
+    json_ok(&api::BillerPage {
+        items,
+        next_page_token: (next < matches.len()).then(|| format!("o{next}")),
+    })
 }
 
 fn find<'a>(app: &'a App, id: &str) -> Option<&'a Biller> {
@@ -400,7 +553,7 @@ async fn get_biller(
             "unknown-biller",
             "Unknown biller",
             &format!("no biller {id}"),
-            None,
+            Vec::new(),
         ),
     }
 }
@@ -417,7 +570,7 @@ async fn lookup_bills(State(app): State<Shared>, headers: HeaderMap, body: Bytes
             "unknown-biller",
             "Unknown biller",
             &format!("no biller {}", req.biller_id),
-            None,
+            Vec::new(),
         );
     };
     let from_refs = |kind: &str| {
@@ -435,13 +588,21 @@ async fn lookup_bills(State(app): State<Shared>, headers: HeaderMap, body: Bytes
             .cloned()
             .or_else(|| from_refs("account_number"));
         match value {
-            None => errors.push(json!({"field": f.key, "message": format!("{} is required", f.label.en)})),
+            None => errors.push(api::FieldError {
+                field: f.key.clone(),
+                message: format!("{} is required", f.label.en),
+            }),
             Some(v) => match regex::Regex::new(&f.pattern) {
                 Ok(re) if re.is_match(&v) => account = Some(v),
-                _ => errors.push(json!({"field": f.key, "message": match &f.example {
-                    Some(e) => format!("{} does not have the expected format (e.g. {e})", f.label.en),
-                    None => format!("{} does not have the expected format", f.label.en),
-                }})),
+                _ => errors.push(api::FieldError {
+                    field: f.key.clone(),
+                    message: match &f.example {
+                        Some(e) => {
+                            format!("{} does not have the expected format (e.g. {e})", f.label.en)
+                        }
+                        None => format!("{} does not have the expected format", f.label.en),
+                    },
+                }),
             },
         }
     }
@@ -451,7 +612,7 @@ async fn lookup_bills(State(app): State<Shared>, headers: HeaderMap, body: Bytes
             "validation",
             "Invalid lookup fields",
             "some lookup fields are invalid",
-            Some(json!(errors)),
+            errors,
         );
     }
     let account = account.unwrap_or_default();
@@ -470,10 +631,13 @@ async fn lookup_bills(State(app): State<Shared>, headers: HeaderMap, body: Bytes
             "unknown-account",
             "Unknown account",
             "the biller has no such account or bill",
-            None,
+            Vec::new(),
         );
     }
-    json_ok(&json!({"biller": localized(biller, zh), "bills": bills}))
+    json_ok(&api::LookupResult {
+        biller: localized(biller, zh),
+        bills,
+    })
 }
 
 async fn get_bill(
@@ -603,7 +767,7 @@ async fn biller_logo(State(app): State<Shared>, Path(file): Path<String>) -> Res
             "unknown-biller",
             "Unknown biller",
             "no logo: no biller has this id",
-            None,
+            Vec::new(),
         );
     };
     png_response(&logo(biller), "logo")
@@ -689,18 +853,18 @@ async fn resolve_payee(State(app): State<Shared>, headers: HeaderMap, body: Byte
         Some(id) if req.scheme == "emv_mpm" && billtap_guid && template_tag => find(&app, id),
         _ => None,
     };
-    match biller {
-        None => json_ok(&json!({"registered": false})),
-        Some(b) => {
-            let matches = req
-                .payee_name_in_code
-                .as_deref()
-                .is_none_or(|n| billtap_core::platform::printed_name_matches(n, &b.names));
-            json_ok(
-                &json!({"registered": true, "biller": localized(b, zh), "name_matches_code": matches}),
-            )
-        }
-    }
+    let matches = biller.map(|b| {
+        req.payee_name_in_code
+            .as_deref()
+            .is_none_or(|n| billtap_core::platform::printed_name_matches(n, &b.names))
+    });
+    json_ok(&api::Resolution {
+        account: req.account.clone(),
+        merchant_account_tag: req.merchant_account_tag.clone(),
+        registered: biller.is_some(),
+        biller: biller.map(|b| localized(b, zh)),
+        name_matches_code: matches,
+    })
 }
 
 async fn admin_create_bill(State(app): State<Shared>, body: Bytes) -> Response {
@@ -714,7 +878,7 @@ async fn admin_create_bill(State(app): State<Shared>, body: Bytes) -> Response {
             "validation",
             "Invalid bill",
             "unknown biller or non-positive amount",
-            None,
+            Vec::new(),
         );
     }
     match app
@@ -724,7 +888,7 @@ async fn admin_create_bill(State(app): State<Shared>, body: Bytes) -> Response {
         Ok(id) => (
             StatusCode::CREATED,
             [(header::CONTENT_TYPE, "application/json")],
-            json!({"id": id}).to_string(),
+            serde_json::to_string(&crate::model::CreatedBill { id }).unwrap_or_default(),
         )
             .into_response(),
         Err(e) => problem(
@@ -732,7 +896,7 @@ async fn admin_create_bill(State(app): State<Shared>, body: Bytes) -> Response {
             "conflict",
             "Could not create the bill",
             &e.to_string(),
-            None,
+            Vec::new(),
         ),
     }
 }
@@ -746,6 +910,8 @@ async fn admin_fault(State(app): State<Shared>, body: Bytes) -> Response {
         || rule.fault == "drop"
         || rule.fault == "bad_signature"
         || rule.fault == "stale"
+        || rule.fault == "replay"
+        || rule.fault == "unsigned_503"
         || rule
             .fault
             .strip_prefix("delay:")
@@ -755,8 +921,8 @@ async fn admin_fault(State(app): State<Shared>, body: Bytes) -> Response {
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation",
             "Unknown fault",
-            "fault must be delay:MS, status_500, drop, bad_signature or stale",
-            None,
+            "fault must be delay:MS, status_500, drop, bad_signature, stale, replay or unsigned_503",
+            Vec::new(),
         );
     }
     match app.faults.lock() {
@@ -783,7 +949,7 @@ async fn admin_next_key(State(app): State<Shared>, body: Bytes) -> Response {
             "validation",
             "Invalid key id",
             &format!("key_id must be 1–64 characters and not the current key id {current:?}"),
-            None,
+            Vec::new(),
         );
     }
     let next = match ResponseSigner::generate(id) {
@@ -797,7 +963,7 @@ async fn admin_next_key(State(app): State<Shared>, body: Bytes) -> Response {
         .next = Some(next);
     (
         StatusCode::CREATED,
-        axum::Json(json!({ "pinned_key": entry })),
+        axum::Json(crate::model::PinnedKeyEntry { pinned_key: entry }),
     )
         .into_response()
 }
@@ -811,11 +977,11 @@ async fn admin_rotate_key(State(app): State<Shared>) -> Response {
             "conflict",
             "No key announced",
             "announce the next key with POST /admin/keys/next first",
-            None,
+            Vec::new(),
         );
     };
     let entry = next.pinned().to_entry();
     keys.current = next;
     drop(keys);
-    axum::Json(json!({ "pinned_key": entry })).into_response()
+    axum::Json(crate::model::PinnedKeyEntry { pinned_key: entry }).into_response()
 }

@@ -1,5 +1,7 @@
 //! Typed responses of the platform API (`docs/api/openapi.yaml`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Currency, Money, MoneyError};
@@ -145,6 +147,13 @@ pub struct Bill {
     pub biller_name: String,
     /// Masked account.
     pub account_masked: String,
+    /// The account holder's name, masked as utilities print it (`张*明`), so a user can tell
+    /// their own bill from another's at the same biller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder_name_masked: Option<String>,
+    /// The address the service is delivered to (the flat the water meter is in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_address: Option<String>,
     /// `YYYYMM`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<String>,
@@ -170,9 +179,15 @@ pub struct LookupResult {
     pub bills: Vec<Bill>,
 }
 
-/// Payee resolution.
+/// Payee resolution of one merchant account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolution {
+    /// The account that was resolved, echoed so the client can check the answer is for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The merchant-account tag that was resolved, echoed likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_account_tag: Option<String>,
     /// Registered with the platform.
     pub registered: bool,
     /// The biller, when registered.
@@ -208,4 +223,94 @@ pub struct FieldError {
     pub field: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// `POST /v1/bills/lookup` body: an account's bills, by the biller's lookup fields or by the
+/// references a scanned bill code carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupRequest {
+    /// Biller.
+    pub biller_id: String,
+    /// Field key → value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+    /// Scanned references.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<Reference>,
+}
+
+/// A reference scanned from a code, as sent to the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference {
+    /// Kind (docs/json.md, e.g. `account_number`).
+    pub kind: String,
+    /// Value.
+    pub value: String,
+}
+
+/// `POST /v1/payees/resolve` body: one merchant account of a scanned code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveRequest {
+    /// Payload format (`emv_mpm`, …).
+    pub scheme: String,
+    /// EMV merchant account tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_account_tag: Option<String>,
+    /// Merchant account GUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guid: Option<String>,
+    /// Account (billtap profile: the biller id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Name printed in the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee_name_in_code: Option<String>,
+}
+
+/// Fails with the first field longer than its `maxLength` in docs/api/openapi.yaml (JSON
+/// Schema counts characters, not bytes).
+fn check_len(name: &str, value: Option<&str>, max: usize) -> Result<(), String> {
+    match value {
+        Some(v) if v.chars().count() > max => {
+            Err(format!("{name} is longer than {max} characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl LookupRequest {
+    /// The spec's limits on this body; the error says which one is broken.
+    pub fn validate(&self) -> Result<(), String> {
+        check_len("biller_id", Some(&self.biller_id), 32)?;
+        if self.fields.len() > 16 {
+            return Err("at most 16 fields".into());
+        }
+        for (key, value) in &self.fields {
+            check_len("fields (key)", Some(key), 32)?;
+            check_len(&format!("fields.{key}"), Some(value), 64)?;
+        }
+        if self.references.len() > 16 {
+            return Err("at most 16 references".into());
+        }
+        for r in &self.references {
+            check_len("references.kind", Some(&r.kind), 32)?;
+            check_len("references.value", Some(&r.value), 140)?;
+        }
+        Ok(())
+    }
+}
+
+impl ResolveRequest {
+    /// The spec's limits on this body; the error says which one is broken.
+    pub fn validate(&self) -> Result<(), String> {
+        check_len("scheme", Some(&self.scheme), 32)?;
+        if let Some(tag) = &self.merchant_account_tag
+            && !(tag.len() == 2 && tag.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err("merchant_account_tag must be two digits".into());
+        }
+        check_len("guid", self.guid.as_deref(), 64)?;
+        check_len("account", self.account.as_deref(), 99)?;
+        check_len("payee_name_in_code", self.payee_name_in_code.as_deref(), 99)
+    }
 }

@@ -63,6 +63,10 @@ pub enum PayeeWarningCode {
     NameMismatch,
     /// A reusable (static) code asks for more than the bank's configured limit.
     StaticAmountAboveLimit,
+    /// The code carries several merchant accounts and one of them is not registered.
+    SomeAccountsUnregistered,
+    /// The code's merchant accounts are registered to different payees.
+    PayeesDiffer,
 }
 
 /// A caution to show with a resolved code; `message` is in the configured language.
@@ -105,6 +109,40 @@ impl PayeeWarning {
         };
         PayeeWarning {
             code: PayeeWarningCode::NameMismatch,
+            message,
+        }
+    }
+
+    /// `unregistered` of the code's `total` merchant accounts are not registered.
+    pub fn some_accounts_unregistered(lang: Lang, unregistered: usize, total: usize) -> Self {
+        let message = match lang {
+            Lang::Zh => format!(
+                "二维码中的 {total} 个收款账户有 {unregistered} 个未在缴费平台登记；只有已核实的账户会被用于付款"
+            ),
+            Lang::En => format!(
+                "{unregistered} of the {total} payee accounts in this code are not registered with the platform; only the verified account will be paid"
+            ),
+        };
+        PayeeWarning {
+            code: PayeeWarningCode::SomeAccountsUnregistered,
+            message,
+        }
+    }
+
+    /// The code's accounts are registered to different payees (named here).
+    pub fn payees_differ(lang: Lang, names: &[String]) -> Self {
+        let message = match lang {
+            Lang::Zh => format!(
+                "二维码中的收款账户属于不同的收款方（{}）；请勿用此码付款",
+                names.join("、")
+            ),
+            Lang::En => format!(
+                "the payee accounts in this code belong to different payees ({}); do not pay with it",
+                names.join(", ")
+            ),
+        };
+        PayeeWarning {
+            code: PayeeWarningCode::PayeesDiffer,
             message,
         }
     }
