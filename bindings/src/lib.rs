@@ -10,14 +10,16 @@ uniffi::setup_scaffolding!();
 mod errors;
 mod logging;
 mod platform;
+mod ports;
 mod scan;
 
 pub use errors::{ConfigError, HostError, ScanError};
 pub use logging::{LogLevel, Logger, set_logger};
 pub use platform::{
-    Bill, BillView, Biller, BillerPage, BillerQuery, Category, LookupField, PayeeWarning,
-    PayeeWarningCode, PlatformError, Subcategory,
+    Bill, BillView, Biller, BillerPage, BillerQuery, Category, LineItem, LookupField, PayeeAccount,
+    PayeeWarning, PayeeWarningCode, PlatformError, Subcategory, UntrustedReason,
 };
+pub use ports::{Clock, HttpHeader, HttpRequest, HttpResponse, HttpTransport, TransportError};
 pub use scan::{
     BillReference, Corner, Frame, Payload, PayloadFormat, PayloadProblem, QrFormat, RefKind,
     Region, ScannedCode, Warning, WarningCode, parse_payload, render_qr, scan_frame,
@@ -28,9 +30,11 @@ use std::sync::Arc;
 /// How the app configures billtap: where the platform is and which keys to trust.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct BilltapConfig {
-    /// Base URL of the bill-payment platform API (https, or http on loopback for the sandbox).
+    /// Base URL of the bill-payment platform API: https, or http only to a literal loopback
+    /// host (the sandbox); no query or fragment.
     pub platform_url: String,
-    /// Pinned platform public keys, `KEY_ID:BASE64_ED25519`, newest first; responses must be signed by one.
+    /// Pinned platform public keys, `KEY_ID:BASE64_ED25519[:EXPIRES_UNIX]`, newest first;
+    /// responses must be signed by one. Ids are unique, of `[A-Za-z0-9._-]`.
     pub pinned_platform_keys: Vec<String>,
     /// Path of the SQLite database file for receipts and caches.
     pub database_path: String,
@@ -49,23 +53,6 @@ fn parse_limit(text: &str) -> Result<billtap_core::money::Money, ConfigError> {
     })
 }
 
-/// Whether a URL is plain http to this device (the sandbox), judged by its exact host, so
-/// that `http://localhost.example.com` does not pass.
-fn is_loopback_http(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        return false;
-    }
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    matches!(host, "127.0.0.1" | "localhost" | "::1")
-}
-
 /// The entry object: one per app, created from a [`BilltapConfig`]. Later capabilities (look
 /// up, pay, top up, receipts) add their methods here.
 #[derive(Debug, uniffi::Object)]
@@ -80,30 +67,83 @@ impl Billtap {
     }
 }
 
-#[uniffi::export(async_runtime = "tokio")]
-impl Billtap {
-    /// Checks the configuration and creates the entry object.
+/// Builds a [`Billtap`] from the configuration and, optionally, the host's ports: its HTTP
+/// stack (a bank app's gateway, the OS trust store, proxies, pinning) and its clock. Without
+/// an HTTP transport, billtap's own (rustls) is used where the library was built with it.
+#[derive(Debug, uniffi::Object)]
+pub struct BilltapBuilder {
+    config: BilltapConfig,
+    ports: std::sync::Mutex<Ports>,
+}
+
+#[derive(Default)]
+struct Ports {
+    http: Option<Arc<dyn ports::HttpTransport>>,
+    clock: Option<Arc<dyn ports::Clock>>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Ports(http: {}, clock: {})",
+            self.http.is_some(),
+            self.clock.is_some()
+        )
+    }
+}
+
+#[uniffi::export]
+impl BilltapBuilder {
+    /// Starts a builder with the configuration.
     #[uniffi::constructor]
-    pub fn new(config: BilltapConfig) -> Result<Arc<Self>, ConfigError> {
-        let url = config.platform_url.trim();
-        if !(url.starts_with("https://") || is_loopback_http(url)) {
-            return Err(ConfigError::Invalid {
-                reason: "the platform URL must use https (http only on loopback for the sandbox)"
-                    .into(),
-            });
+    pub fn new(config: BilltapConfig) -> Arc<Self> {
+        Arc::new(BilltapBuilder {
+            config,
+            ports: std::sync::Mutex::new(Ports::default()),
+        })
+    }
+
+    /// Uses the app's HTTP stack for every platform call.
+    pub fn http_transport(self: Arc<Self>, transport: Arc<dyn ports::HttpTransport>) -> Arc<Self> {
+        if let Ok(mut p) = self.ports.lock() {
+            p.http = Some(transport);
         }
-        if config.pinned_platform_keys.is_empty() {
-            return Err(ConfigError::Invalid {
-                reason: "at least one pinned platform key is needed to verify responses".into(),
-            });
+        self
+    }
+
+    /// Uses the app's clock instead of the system clock.
+    pub fn clock(self: Arc<Self>, clock: Arc<dyn ports::Clock>) -> Arc<Self> {
+        if let Ok(mut p) = self.ports.lock() {
+            p.clock = Some(clock);
         }
+        self
+    }
+
+    /// Checks the configuration and creates the entry object.
+    pub fn build(&self) -> Result<Arc<Billtap>, ConfigError> {
+        let (http, clock) = match self.ports.lock() {
+            Ok(p) => (p.http.clone(), p.clock.clone()),
+            Err(_) => (None, None),
+        };
+        Billtap::create(self.config.clone(), http, clock)
+    }
+}
+
+impl Billtap {
+    fn create(
+        config: BilltapConfig,
+        http: Option<Arc<dyn ports::HttpTransport>>,
+        clock: Option<Arc<dyn ports::Clock>>,
+    ) -> Result<Arc<Self>, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid { reason };
         if config.database_path.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                reason: "the database path is empty".into(),
-            });
+            return Err(invalid("the database path is empty".into()));
         }
-        let mut pcfg =
-            billtap_core::platform::PlatformConfig::new(url, config.pinned_platform_keys.clone());
+        let mut pcfg = billtap_core::platform::PlatformConfig::new(
+            &config.platform_url,
+            config.pinned_platform_keys.clone(),
+        );
         pcfg.locale = config.locale.clone();
         pcfg.static_amount_warning = config
             .static_code_limit
@@ -114,15 +154,39 @@ impl Billtap {
         pcfg.cache_dir = std::path::Path::new(&config.database_path)
             .parent()
             .map(|d| d.join("billtap-cache"));
-        let platform = billtap_core::platform::PlatformClient::new(
-            pcfg,
-            Arc::new(billtap_core::ports::SystemClock),
-        )
-        .map_err(|e| ConfigError::Invalid {
-            reason: e.to_string(),
-        })?;
+        let clock: Arc<dyn billtap_core::ports::Clock> = match clock {
+            Some(c) => Arc::new(ports::HostClock(c)),
+            None => Arc::new(billtap_core::ports::SystemClock),
+        };
+        let error = |e: billtap_core::platform::PlatformError| invalid(e.to_string());
+        let platform = match http {
+            Some(t) => billtap_core::platform::PlatformClient::with_transport(
+                pcfg,
+                clock,
+                Arc::new(ports::HostTransport(t)),
+            )
+            .map_err(error)?,
+            #[cfg(feature = "reqwest")]
+            None => billtap_core::platform::PlatformClient::new(pcfg, clock).map_err(error)?,
+            #[cfg(not(feature = "reqwest"))]
+            None => {
+                return Err(invalid(
+                    "this library has no HTTP stack of its own: hand the app's in with BilltapBuilder.httpTransport".into(),
+                ));
+            }
+        };
         tracing::info!(locale = %config.locale, "billtap configured");
         Ok(Arc::new(Billtap { config, platform }))
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Billtap {
+    /// Checks the configuration and creates the entry object with billtap's own HTTP stack
+    /// and the system clock (`BilltapBuilder` takes the app's).
+    #[uniffi::constructor]
+    pub fn new(config: BilltapConfig) -> Result<Arc<Self>, ConfigError> {
+        Self::create(config, None, None)
     }
 
     /// The configuration this instance was created with. (Returns `Result` like every export,
@@ -181,11 +245,17 @@ impl Billtap {
             .platform
             .lookup(&biller_id, &fields.into_iter().collect())
             .await?;
-        Ok(BillView {
-            payee: Some(platform::biller(found.biller, zh)),
-            bills: found.bills.into_iter().map(platform::bill).collect(),
-            warnings: Vec::new(),
-        })
+        Ok(platform::view(
+            billtap_core::platform::BillView {
+                payee: Some(found.biller),
+                payee_account: None,
+                bills: found.bills,
+                amount_in_code: None,
+                name_in_code: None,
+                warnings: Vec::new(),
+            },
+            zh,
+        ))
     }
 
     /// From a scanned code's bytes to what the user sees: the payee as the platform knows it
@@ -198,11 +268,7 @@ impl Billtap {
             }
         })?;
         let view = self.platform.resolve(&scanned).await?;
-        Ok(BillView {
-            payee: view.payee.map(|b| platform::biller(b, zh)),
-            bills: view.bills.into_iter().map(platform::bill).collect(),
-            warnings: view.warnings.into_iter().map(Into::into).collect(),
-        })
+        Ok(platform::view(view, zh))
     }
 
     /// Scans a camera frame on a worker thread: safe to await from the UI.

@@ -224,6 +224,12 @@ fn mask_account(account: &str) -> String {
     account
         .chars()
         .enumerate()
-        .map(|(i, c)| if i + 4 < n && c.is_alphanumeric() { '*' } else { c })
+        .map(|(i, c)| {
+            if i + 4 < n && c.is_alphanumeric() {
+                '*'
+            } else {
+                c
+            }
+        })
         .collect()
 }

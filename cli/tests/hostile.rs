@@ -128,7 +128,14 @@ fn exit_codes_say_what_kind_of_failure_it_was() {
     let (code, _, err) = platform(&["billers", "search", "水"]);
     assert_eq!(code, 3, "{err}");
     // The platform knows no such biller: nothing found.
-    let (code, _, err) = platform(&["bills", "lookup", "--biller", "XX-NONE-001", "--field", "account=1"]);
+    let (code, _, err) = platform(&[
+        "bills",
+        "lookup",
+        "--biller",
+        "XX-NONE-001",
+        "--field",
+        "account=1",
+    ]);
     assert_eq!(code, 1, "{err}");
 
     // A redirect: unreachable (3), and its target never hears of the account.
@@ -152,8 +159,16 @@ fn exit_codes_say_what_kind_of_failure_it_was() {
         Arc::new(AtomicUsize::new(0)),
     );
     let (code, _, err) = billtap(&[
-        "bills", "lookup", "--biller", "BJ-WATER-001", "--field", "account=110105-3345-0871",
-        "--platform", &redirector, "--key", &sb.key,
+        "bills",
+        "lookup",
+        "--biller",
+        "BJ-WATER-001",
+        "--field",
+        "account=110105-3345-0871",
+        "--platform",
+        &redirector,
+        "--key",
+        &sb.key,
     ]);
     assert_eq!(code, 3, "{err}");
     assert_eq!(target_hits.load(Ordering::SeqCst), 0);
@@ -178,8 +193,17 @@ fn exit_codes_say_what_kind_of_failure_it_was() {
     assert!(err.contains("larger than"), "{err}");
 
     // Plain http to another host, a base URL with a query: configuration errors (2).
-    let (code, _, err) = billtap(&["catalog", "--platform", "http://pay.example.cn", "--key", &sb.key]);
+    let (code, _, err) = billtap(&[
+        "catalog",
+        "--platform",
+        "http://pay.example.cn",
+        "--key",
+        &sb.key,
+    ]);
     assert_eq!(code, 2, "{err}");
     let with_query = format!("{}/?x=1", sb.url);
-    assert_eq!(billtap(&["catalog", "--platform", &with_query, "--key", &sb.key]).0, 2);
+    assert_eq!(
+        billtap(&["catalog", "--platform", &with_query, "--key", &sb.key]).0,
+        2
+    );
 }

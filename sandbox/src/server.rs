@@ -181,6 +181,7 @@ fn needs_nonce(method: &axum::http::Method, path: &str) -> bool {
 
 /// Admin calls carry `Authorization: Bearer TOKEN` (compared in constant time) and, with a
 /// body, a JSON content type, so a web page cannot forge them with a simple form post.
+#[allow(clippy::result_large_err)] // the finished answer, returned at once
 fn admin_allowed(app: &App, headers: &HeaderMap, has_body: bool) -> Result<(), Response> {
     let given = headers
         .get(header::AUTHORIZATION)
@@ -598,7 +599,10 @@ async fn lookup_bills(State(app): State<Shared>, headers: HeaderMap, body: Bytes
                     field: f.key.clone(),
                     message: match &f.example {
                         Some(e) => {
-                            format!("{} does not have the expected format (e.g. {e})", f.label.en)
+                            format!(
+                                "{} does not have the expected format (e.g. {e})",
+                                f.label.en
+                            )
                         }
                         None => format!("{} does not have the expected format", f.label.en),
                     },

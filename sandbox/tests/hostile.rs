@@ -42,10 +42,13 @@ enum Mode {
     Unsigned503,
 }
 
+/// A recorded response: status, headers, body.
+type Recorded = (u16, Vec<(String, String)>, Bytes);
+
 struct Proxy {
     upstream: String,
     mode: Mutex<Mode>,
-    recorded: Mutex<Option<(u16, Vec<(String, String)>, Bytes)>>,
+    recorded: Mutex<Option<Recorded>>,
     http: reqwest::Client,
 }
 
@@ -97,10 +100,9 @@ async fn forward(State(p): State<Arc<Proxy>>, req: Request) -> Response {
     }
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-    let mut out = p.http.request(
-        parts.method.clone(),
-        format!("{}{}", p.upstream, parts.uri),
-    );
+    let mut out = p
+        .http
+        .request(parts.method.clone(), format!("{}{}", p.upstream, parts.uri));
     for (k, v) in &parts.headers {
         if k != "host" {
             out = out.header(k, v);
@@ -214,9 +216,15 @@ async fn a_replayed_answer_to_another_request_is_refused() {
     let water = c.search_billers(&text("自来水")).await.unwrap();
     assert!(!water.items.is_empty());
     r.set(Mode::Replay);
-    assert_eq!(c.search_billers(&text("电力")).await.unwrap_err(), NOT_FOR_THIS);
+    assert_eq!(
+        c.search_billers(&text("电力")).await.unwrap_err(),
+        NOT_FOR_THIS
+    );
     // Nor for the same text (a fresh nonce each time), nor on another path.
-    assert_eq!(c.search_billers(&text("自来水")).await.unwrap_err(), NOT_FOR_THIS);
+    assert_eq!(
+        c.search_billers(&text("自来水")).await.unwrap_err(),
+        NOT_FOR_THIS
+    );
     assert_eq!(c.biller("BJ-WATER-001").await.unwrap_err(), NOT_FOR_THIS);
     assert_eq!(c.catalog().await.unwrap_err(), NOT_FOR_THIS);
 
@@ -276,7 +284,11 @@ async fn a_redirect_is_not_followed_and_its_target_receives_nothing() {
     let e = c.lookup("BJ-WATER-001", &fields).await.unwrap_err();
     assert_eq!(e, PlatformError::Intermediary { status: 307 });
     assert_eq!(e.kind(), FailureKind::Unreachable);
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "the redirect target was contacted");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the redirect target was contacted"
+    );
 }
 
 /// Peak resident memory of this process, in KiB (Linux `VmHWM`).
@@ -380,7 +392,13 @@ async fn a_device_clock_three_hours_off_still_works() {
     let _ = std::fs::remove_dir_all(&dir);
     let c = r.client_with_clock(|cfg| cfg.cache_dir = Some(dir.clone()), Arc::new(Skewed));
     assert_eq!(c.catalog().await.unwrap().categories.len(), 9);
-    assert!(!c.search_billers(&text("燃气")).await.unwrap().items.is_empty());
+    assert!(
+        !c.search_billers(&text("燃气"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     let offset = c.platform_clock_offset();
     assert!((offset + 3 * 3600).abs() < 60, "offset {offset}");
     // Its cache verifies on the next start, too.

@@ -16,15 +16,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::api::{
-    Bill, Biller, BillerPage, Catalog, LookupRequest, LookupResult, Problem, Reference,
-    Resolution, ResolveRequest,
+    Bill, Biller, BillerPage, Catalog, LookupRequest, LookupResult, Problem, Reference, Resolution,
+    ResolveRequest,
 };
 use super::signature::{PinnedKeys, SignatureHeaders, TrustError, new_nonce, request_digest};
 use super::warnings::{Lang, PayeeWarning, printed_name_matches};
 use crate::money::Money;
-use crate::ports::{
-    Clock, HttpHeader, HttpRequest, HttpResponse, HttpTransport, TransportError,
-};
+use crate::ports::{Clock, HttpHeader, HttpRequest, HttpResponse, HttpTransport, TransportError};
 use crate::scan::{Detail, RefKind, Scanned};
 
 /// Why a platform call failed. Nothing from an untrusted response is ever returned.
@@ -59,7 +57,9 @@ pub enum PlatformError {
     #[error(transparent)]
     Untrusted(#[from] TrustError),
     /// A genuinely signed response this version of billtap cannot read: update the app.
-    #[error("the platform sent an answer this version of the app cannot read ({0}); update the app")]
+    #[error(
+        "the platform sent an answer this version of the app cannot read ({0}); update the app"
+    )]
     Incompatible(String),
     /// The platform refused the request (problem details).
     #[error("{}", refused_message(title, detail.as_deref(), fields))]
@@ -173,7 +173,9 @@ impl PlatformConfig {
 /// fragment. Returns the URL without a trailing slash.
 pub fn check_base_url(base_url: &str) -> Result<String, PlatformError> {
     let config = |why: &str| {
-        PlatformError::Config(format!("the platform URL {base_url:?} cannot be used: {why}"))
+        PlatformError::Config(format!(
+            "the platform URL {base_url:?} cannot be used: {why}"
+        ))
     };
     let u = url::Url::parse(base_url.trim()).map_err(|e| {
         config(&format!(
@@ -437,7 +439,11 @@ impl PlatformClient {
             path,
             nonce,
             status: response.status,
-            etag: response.header("etag").unwrap_or_default().trim().to_string(),
+            etag: response
+                .header("etag")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
             key_id: String::new(),
             timestamp: 0,
             request_id: String::new(),
@@ -463,8 +469,7 @@ impl PlatformClient {
                 let json = response
                     .header("content-type")
                     .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
-                let from_between =
-                    matches!(status, 300..=399 | 429 | 502 | 503 | 504) || !json;
+                let from_between = matches!(status, 300..=399 | 429 | 502 | 503 | 504) || !json;
                 if !from_between {
                     return Err(TrustError::Unsigned.into());
                 }
@@ -534,7 +539,10 @@ impl PlatformClient {
     pub async fn catalog(&self) -> Result<Catalog, PlatformError> {
         let cached = self.catalog.lock().ok().and_then(|c| c.clone());
         let mut call = self.get("/v1/catalog".into(), limits::CATALOG);
-        call.if_none_match = cached.as_ref().map(|c| c.etag.clone()).filter(|e| !e.is_empty());
+        call.if_none_match = cached
+            .as_ref()
+            .map(|c| c.etag.clone())
+            .filter(|e| !e.is_empty());
         match self.send(call).await {
             Ok(v) if v.status == 304 => {
                 let Some(c) = cached else {
@@ -586,7 +594,9 @@ impl PlatformClient {
         if s.method != "GET" || s.path != path || s.status != 200 {
             return Err("not a catalog response".into());
         }
-        let body = B64.decode(&s.body).map_err(|_| "the body is not base64".to_string())?;
+        let body = B64
+            .decode(&s.body)
+            .map_err(|_| "the body is not base64".to_string())?;
         if body.len() as u64 > self.limit(limits::CATALOG) {
             return Err("larger than the catalog limit".into());
         }
@@ -620,9 +630,16 @@ impl PlatformClient {
         let path = self.cache_path()?;
         let file = std::fs::File::open(&path).ok()?;
         // Base64 and the JSON around it: well under three times the body limit.
-        let cap = self.limit(limits::CATALOG).saturating_mul(3).saturating_add(4096);
+        let cap = self
+            .limit(limits::CATALOG)
+            .saturating_mul(3)
+            .saturating_add(4096);
         let mut bytes = Vec::new();
-        if file.take(cap.saturating_add(1)).read_to_end(&mut bytes).is_err() {
+        if file
+            .take(cap.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .is_err()
+        {
             return None;
         }
         let checked = if bytes.len() as u64 > cap {
@@ -642,7 +659,10 @@ impl PlatformClient {
     }
 
     fn discard_cache(&self, why: &str) {
-        tracing::warn!(reason = why, "the offline catalog failed verification and was discarded");
+        tracing::warn!(
+            reason = why,
+            "the offline catalog failed verification and was discarded"
+        );
         if let Ok(mut c) = self.catalog.lock() {
             *c = None;
         }
@@ -670,21 +690,24 @@ impl PlatformClient {
 
     /// Searches billers.
     pub async fn search_billers(&self, q: &BillerQuery) -> Result<BillerPage, PlatformError> {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("q", &q.text),
-            ("category", &q.category),
-            ("region", &q.region),
-            ("page_token", &q.page_token),
-        ] {
-            if let Some(v) = v {
-                query.append_pair(k, v);
+        // In a block of its own: the serializer is not `Send` and must not live across awaits.
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in [
+                ("q", &q.text),
+                ("category", &q.category),
+                ("region", &q.region),
+                ("page_token", &q.page_token),
+            ] {
+                if let Some(v) = v {
+                    query.append_pair(k, v);
+                }
             }
-        }
-        if let Some(n) = q.page_size {
-            query.append_pair("page_size", &n.to_string());
-        }
-        let query = query.finish();
+            if let Some(n) = q.page_size {
+                query.append_pair("page_size", &n.to_string());
+            }
+            query.finish()
+        };
         let path = if query.is_empty() {
             "/v1/billers".to_string()
         } else {
@@ -868,9 +891,11 @@ impl PlatformClient {
             return Ok(());
         };
         if registered.iter().any(|(_, _, b)| b.id != first.id) {
-            let mut names: Vec<String> = registered.iter().map(|(_, _, b)| b.name.clone()).collect();
+            let mut names: Vec<String> =
+                registered.iter().map(|(_, _, b)| b.name.clone()).collect();
             names.dedup();
-            view.warnings.push(PayeeWarning::payees_differ(lang, &names));
+            view.warnings
+                .push(PayeeWarning::payees_differ(lang, &names));
             return Ok(());
         }
         if registered.len() < total {
@@ -924,7 +949,8 @@ pub fn decode_verified<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<
     if !(200..300).contains(&status) {
         return Err(refused(status, body));
     }
-    serde_json::from_slice(body).map_err(|e| PlatformError::Incompatible(short_text(&e.to_string())))
+    serde_json::from_slice(body)
+        .map_err(|e| PlatformError::Incompatible(short_text(&e.to_string())))
 }
 
 /// Everything the client does with one response before the app sees it — the signature
@@ -1028,7 +1054,9 @@ mod tests {
             );
         }
         assert_eq!(
-            check_base_url("https://pay.example.cn/api/").ok().as_deref(),
+            check_base_url("https://pay.example.cn/api/")
+                .ok()
+                .as_deref(),
             Some("https://pay.example.cn/api")
         );
     }

@@ -40,7 +40,9 @@ pub enum TrustError {
         key_id: String,
     },
     /// Signed with a pinned key whose pin has expired.
-    #[error("the platform response is signed with key {key_id:?}, whose pin expired; update the app")]
+    #[error(
+        "the platform response is signed with key {key_id:?}, whose pin expired; update the app"
+    )]
     KeyExpired {
         /// The key id.
         key_id: String,
@@ -49,7 +51,9 @@ pub enum TrustError {
     #[error("the platform response's signature does not match; it may have been altered")]
     BadSignature,
     /// A genuinely signed response, but to another request: replayed or swapped in transit.
-    #[error("the platform response answers another request (replayed or swapped in transit); it was not shown")]
+    #[error(
+        "the platform response answers another request (replayed or swapped in transit); it was not shown"
+    )]
     NotForThisRequest,
     /// The response body is larger than this call allows; it was not read to the end.
     #[error("the platform response is larger than {limit} bytes; it was refused")]
@@ -242,7 +246,9 @@ impl PinnedKey {
         };
         let mut parts = entry.trim().split(':');
         let (Some(id), Some(b64)) = (parts.next(), parts.next()) else {
-            return Err(bad("write it as KEY_ID:BASE64_ED25519_PUBLIC_KEY[:EXPIRES_UNIX]"));
+            return Err(bad(
+                "write it as KEY_ID:BASE64_ED25519_PUBLIC_KEY[:EXPIRES_UNIX]",
+            ));
         };
         let expires_at = match parts.next() {
             None => None,
@@ -252,7 +258,9 @@ impl PinnedKey {
             ),
         };
         if parts.next().is_some() {
-            return Err(bad("write it as KEY_ID:BASE64_ED25519_PUBLIC_KEY[:EXPIRES_UNIX]"));
+            return Err(bad(
+                "write it as KEY_ID:BASE64_ED25519_PUBLIC_KEY[:EXPIRES_UNIX]",
+            ));
         }
         if !valid_key_id(id) {
             return Err(bad("the key id must be 1–64 of A-Z a-z 0-9 . _ -"));
@@ -362,10 +370,7 @@ impl PinnedKeys {
             .map_err(|_| TrustError::BadSignature)?;
         // Checked after the signature so that a forged digest header is a bad signature, and
         // a genuine answer to another request is named as what it is.
-        if !headers
-            .request_digest
-            .eq_ignore_ascii_case(expected_digest)
-        {
+        if !headers.request_digest.eq_ignore_ascii_case(expected_digest) {
             return Err(TrustError::NotForThisRequest);
         }
         Ok(Verified {
@@ -538,10 +543,19 @@ mod tests {
         let entry = format!("{}:{}", signer.pinned().to_entry(), NOW);
         let expiring = PinnedKeys::parse(&[entry]).unwrap();
         let before = signer.sign(200, &d, "r", NOW - 10, "", BODY);
-        assert!(expiring.verify(&d, 200, "", BODY, &before, &At(NOW)).is_ok());
+        assert!(
+            expiring
+                .verify(&d, 200, "", BODY, &before, &At(NOW))
+                .is_ok()
+        );
         let after = signer.sign(200, &d, "r", NOW + 10, "", BODY);
-        let expired = Err(TrustError::KeyExpired { key_id: "k1".into() });
-        assert_eq!(expiring.verify(&d, 200, "", BODY, &after, &At(NOW)), expired);
+        let expired = Err(TrustError::KeyExpired {
+            key_id: "k1".into(),
+        });
+        assert_eq!(
+            expiring.verify(&d, 200, "", BODY, &after, &At(NOW)),
+            expired
+        );
         // An old timestamp does not revive an expired pin once the device is past it too.
         let late = At(NOW + KEY_EXPIRY_GRACE_SECS + 1);
         assert_eq!(expiring.verify(&d, 200, "", BODY, &before, &late), expired);
@@ -605,7 +619,10 @@ mod tests {
         assert!(PinnedKey::parse(&format!("k.2026_a-1:{k}:1900000000")).is_ok());
         assert!(PinnedKeys::parse(&[]).is_err());
         let dup = PinnedKeys::parse(&[format!("k:{k}"), format!("k:{k}")]);
-        assert!(matches!(dup, Err(TrustError::BadPinnedKey { .. })), "{dup:?}");
+        assert!(
+            matches!(dup, Err(TrustError::BadPinnedKey { .. })),
+            "{dup:?}"
+        );
         let signer = ResponseSigner::generate("k").unwrap();
         assert!(!format!("{signer:?}").contains("PRIVATE"));
         let h = signer.sign(200, &d, "r", NOW, "", BODY);
