@@ -107,10 +107,11 @@ start_sandbox() {
   [ -x target/debug/billtap ] || return 1
   target/debug/billtap sandbox --port 0 >"$log/sandbox.log" 2>&1 &
   SANDBOX_PID=$!
-  for _ in $(seq 100); do grep -q '^pinned key:' "$log/sandbox.log" && break; sleep 0.2; done
+  for _ in $(seq 100); do grep -q '^admin token:' "$log/sandbox.log" && break; sleep 0.2; done
   BILLTAP_SANDBOX_URL=$(awk '/listening on/ {print $NF}' "$log/sandbox.log")
   BILLTAP_SANDBOX_KEY=$(awk '/^pinned key:/ {print $3}' "$log/sandbox.log")
-  export BILLTAP_SANDBOX_URL BILLTAP_SANDBOX_KEY
+  BILLTAP_SANDBOX_ADMIN_TOKEN=$(awk '/^admin token:/ {print $3}' "$log/sandbox.log")
+  export BILLTAP_SANDBOX_URL BILLTAP_SANDBOX_KEY BILLTAP_SANDBOX_ADMIN_TOKEN
   echo "sandbox at $BILLTAP_SANDBOX_URL"
   [ -n "$BILLTAP_SANDBOX_URL" ] && [ -n "$BILLTAP_SANDBOX_KEY" ]
 }
@@ -149,6 +150,7 @@ swift_suite() {
   chroot "$SWIFT_ROOT" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
     BILLTAP_LIB_DIR=$mnt/target/debug LD_LIBRARY_PATH=$mnt/target/debug BILLTAP_ROOT=$mnt \
     BILLTAP_SANDBOX_URL="${BILLTAP_SANDBOX_URL:-}" BILLTAP_SANDBOX_KEY="${BILLTAP_SANDBOX_KEY:-}" \
+    BILLTAP_SANDBOX_ADMIN_TOKEN="${BILLTAP_SANDBOX_ADMIN_TOKEN:-}" \
     sh -c "cd $mnt/target/swift-pkg && swift test --disable-swift-testing"
   local rc=$?
   umount "$SWIFT_ROOT$mnt" && rmdir "$SWIFT_ROOT$mnt"

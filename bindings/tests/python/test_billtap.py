@@ -262,3 +262,150 @@ def test_a_registered_merchant_code_resolves_to_its_biller(tmp_path):
     view = asyncio.run(app.resolve(fixture_payload("billtap-sandbox-unionpay-hospital").encode()))
     assert view.payee.id == "BJ-OUTPATIENT-001" and view.payee.name == "北京市人民医院"
     assert view.warnings == [] and view.bills == []
+
+
+ADMIN_TOKEN = os.environ.get("BILLTAP_SANDBOX_ADMIN_TOKEN")
+
+
+def admin_fault(path_prefix, fault, count=1):
+    import urllib.request
+    body = json.dumps({"path_prefix": path_prefix, "fault": fault, "count": count}).encode()
+    req = urllib.request.Request(SANDBOX_URL + "/admin/faults", data=body, method="POST",
+                                 headers={"Authorization": "Bearer " + ADMIN_TOKEN, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 204
+
+
+class UrllibTransport(bt.HttpTransport):
+    """The app's own HTTP stack, as a Python host would bring it: the standard library, no
+    redirects followed, the body read in chunks and refused past the limit."""
+
+    def __init__(self):
+        import urllib.request
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        self.opener = urllib.request.build_opener(NoRedirect)
+        self.calls = 0
+
+    def _send(self, request):
+        import socket
+        import urllib.error
+        import urllib.request
+        self.calls += 1
+        req = urllib.request.Request(request.url, data=bytes(request.body) if request.body else None,
+                                     method=request.method, headers={h.name: h.value for h in request.headers})
+        try:
+            resp = self.opener.open(req, timeout=request.timeout_ms / 1000)
+        except urllib.error.HTTPError as e:  # 3xx/4xx/5xx: an answer, returned as it came
+            resp = e
+        except (socket.timeout, TimeoutError):
+            raise bt.TransportError.Timeout()
+        except (urllib.error.URLError, OSError) as e:
+            raise bt.TransportError.Network(reason=str(e))
+        with resp:
+            body = bytearray()
+            while chunk := resp.read(65536):
+                if len(body) + len(chunk) > request.max_response_bytes:
+                    raise bt.TransportError.TooLarge(limit=request.max_response_bytes)
+                body += chunk
+            headers = [bt.HttpHeader(name=k, value=v) for k, v in resp.headers.items()]
+            return bt.HttpResponse(status=resp.status, headers=headers, body=bytes(body))
+
+    async def send(self, request):
+        return await asyncio.to_thread(self._send, request)
+
+
+def serve_raw(handler_body):
+    """A loopback HTTP server in a thread; returns (url, hit counter)."""
+    import http.server
+    hits = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            hits.append(self.path)
+            handler_body(self)
+
+        do_POST = do_GET
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}", hits
+
+
+@needs_sandbox
+def test_the_apps_own_http_stack_carries_lookups_and_hostile_answers_are_refused(tmp_path):
+    transport = UrllibTransport()
+
+    def app(url=SANDBOX_URL, db="t.sqlite"):
+        return bt.BilltapBuilder(config(platform_url=url, pinned_platform_keys=[SANDBOX_KEY],
+                                        database_path=str(tmp_path / db))).http_transport(transport).build()
+
+    target_url, target_hits = serve_raw(lambda h: (h.send_response(200), h.end_headers(), h.wfile.write(b"stolen")))
+
+    def redirect(h):
+        h.send_response(307)
+        h.send_header("Location", target_url + h.path)
+        h.end_headers()
+
+    def huge(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.end_headers()
+        chunk = b" " * 65536
+        try:
+            for _ in range(4800):  # 300 MB, never held anywhere
+                h.wfile.write(chunk)
+        except OSError:
+            pass
+
+    redirect_url, _ = serve_raw(redirect)
+    huge_url, _ = serve_raw(huge)
+
+    async def run():
+        bt.uniffi_set_event_loop(asyncio.get_running_loop())
+        a = app()
+        out = {"catalog": await a.catalog(),
+               "view": await a.lookup_bills("BJ-WATER-001", {"account": "110105-3345-0871"})}
+        for name, path, fault, call in [
+            ("replay", "/v1/billers", "replay", lambda: a.search_billers(bt.BillerQuery(text="水", category=None, region=None, page_size=None, page_token=None))),
+            ("forged", "/v1/bills/lookup", "bad_signature", lambda: a.lookup_bills("BJ-WATER-001", {"account": "110105-3345-0871"})),
+            ("lb503", "/v1/catalog", "unsigned_503", lambda: a.catalog()),
+        ]:
+            admin_fault(path, fault, 3)
+            try:
+                out[name] = await call()
+            except bt.PlatformError as e:
+                out[name] = e
+        for name, url in [("redirect", redirect_url), ("huge", huge_url)]:
+            try:
+                out[name] = await app(url, name + ".sqlite").lookup_bills("BJ-WATER-001", {"account": "110105-3345-0871"})
+            except bt.PlatformError as e:
+                out[name] = e
+        return out
+
+    out = asyncio.run(run())
+    assert transport.calls >= 5
+    assert len(out["catalog"]) == 9
+    bill = out["view"].bills[0]
+    assert bill.holder_name_masked == "张*明" and bill.service_address.startswith("北京市")
+    assert [l.amount for l in bill.line_items] == ["268.40 CNY"] and bill.penalties == []
+    assert isinstance(out["replay"], bt.PlatformError.Untrusted) and out["replay"].cause == bt.UntrustedReason.NOT_FOR_THIS_REQUEST
+    assert isinstance(out["forged"], bt.PlatformError.Untrusted) and out["forged"].cause == bt.UntrustedReason.BAD_SIGNATURE
+    # A load balancer's 503: unreachable, and the offline catalog (verified again) is served.
+    assert len(out["lb503"]) == 9, out["lb503"]
+    assert isinstance(out["redirect"], bt.PlatformError.Unreachable) and target_hits == []
+    assert isinstance(out["huge"], bt.PlatformError.Untrusted) and out["huge"].cause == bt.UntrustedReason.TOO_LARGE
+
+
+def test_transport_rules_hold_for_every_transport(tmp_path):
+    for bad in ["http://pay.example.cn", "http://localhost.evil.cn", "https://pay.example.cn/?x=1"]:
+        with pytest.raises(bt.ConfigError.Invalid):
+            bt.BilltapBuilder(config(platform_url=bad)).http_transport(UrllibTransport()).build()
+    with pytest.raises(bt.ConfigError.Invalid):
+        bt.Billtap(config(pinned_platform_keys=["k:" + "A" * 43 + "=", "k:" + "A" * 43 + "="]))
