@@ -37,8 +37,8 @@ pub enum PlatformError {
     /// A response was refused (forged, replayed, unknown key, too large): never shown.
     #[error("{reason}")]
     Untrusted {
-        /// Machine-readable cause.
-        cause: UntrustedReason,
+        /// Machine-readable cause (`cause` is taken by Kotlin's `Throwable`).
+        code: UntrustedReason,
         /// What to tell the user.
         reason: String,
     },
@@ -75,7 +75,7 @@ impl From<core_platform::PlatformError> for PlatformError {
         match (e.kind(), e) {
             (FailureKind::Unreachable, _) => PlatformError::Unreachable { reason },
             (FailureKind::Untrusted, E::Untrusted(t)) => PlatformError::Untrusted {
-                cause: match t {
+                code: match t {
                     T::Unsigned => UntrustedReason::Unsigned,
                     T::UnknownKey { .. } => UntrustedReason::UnknownKey,
                     T::KeyExpired { .. } => UntrustedReason::KeyExpired,

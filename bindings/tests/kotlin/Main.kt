@@ -184,6 +184,96 @@ fun main() {
         val forged = Billtap(BilltapConfig(sandboxUrl, listOf("sandbox-1:" + "A".repeat(43) + "="), "/tmp/billtap-kt-platform/c.sqlite", "zh-CN"))
         expectThrows<PlatformException.Untrusted> { runBlocking { forged.catalog() } }
     }
+    val adminToken = System.getenv("BILLTAP_SANDBOX_ADMIN_TOKEN")
+    if (sandboxUrl != null && sandboxKey != null && adminToken != null) test("platform: the app's own HTTP stack (java.net.http) and hostile answers") {
+        val transport = JdkTransport()
+        fun app(url: String = sandboxUrl, db: String = "t") =
+            BilltapBuilder(BilltapConfig(url, listOf(sandboxKey), "/tmp/billtap-kt-platform/$db.sqlite", "zh-CN")).httpTransport(transport).build()
+        // Refusals are not retried (one fault each); the 503 outlasts the client's three attempts.
+        fun fault(path: String, fault: String, count: Int = 1) {
+            val req = java.net.http.HttpRequest.newBuilder(java.net.URI.create("$sandboxUrl/admin/faults"))
+                .header("Authorization", "Bearer $adminToken").header("Content-Type", "application/json")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"path_prefix\":\"$path\",\"fault\":\"$fault\",\"count\":$count}")).build()
+            val status = transport.client.send(req, java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode()
+            check(status == 204) { "fault $fault: $status" }
+        }
+        val targetHits = java.util.concurrent.atomic.AtomicInteger()
+        val target = serve { ex -> targetHits.incrementAndGet(); ex.sendResponseHeaders(200, 6); ex.responseBody.use { it.write("stolen".toByteArray()) } }
+        val redirector = serve { ex -> ex.responseHeaders.add("Location", target + ex.requestURI); ex.sendResponseHeaders(307, -1); ex.close() }
+        val huge = serve { ex ->
+            ex.responseHeaders.add("Content-Type", "application/json")
+            ex.sendResponseHeaders(200, 0)  // chunked, no length announced
+            try { ex.responseBody.use { out -> val chunk = ByteArray(65536) { 32 }; repeat(4800) { out.write(chunk) } } } catch (e: java.io.IOException) {}
+        }
+        runBlocking {
+            val a = app()
+            check(a.catalog().size == 9) { "catalog" }
+            val view = a.lookupBills("BJ-WATER-001", mapOf("account" to "110105-3345-0871"))
+            check(view.bills[0].holderNameMasked == "张*明" && view.bills[0].lineItems[0].amount == "268.40 CNY") { "$view" }
+            fault("/v1/billers", "replay")
+            val replay = expectThrows<PlatformException.Untrusted> { runBlocking { a.searchBillers(BillerQuery("水", null, null, null, null)) } }
+            check(replay.code == UntrustedReason.NOT_FOR_THIS_REQUEST) { "$replay" }
+            fault("/v1/bills/lookup", "bad_signature")
+            val forged = expectThrows<PlatformException.Untrusted> { runBlocking { a.lookupBills("BJ-WATER-001", mapOf("account" to "110105-3345-0871")) } }
+            check(forged.code == UntrustedReason.BAD_SIGNATURE) { "$forged" }
+            fault("/v1/catalog", "unsigned_503", 3)
+            check(a.catalog().size == 9) { "the offline catalog behind a load balancer's 503" }
+            expectThrows<PlatformException.Unreachable> { runBlocking { app(redirector, "r").lookupBills("BJ-WATER-001", mapOf("account" to "110105-3345-0871")) } }
+            check(targetHits.get() == 0) { "the redirect target was contacted" }
+            val big = expectThrows<PlatformException.Untrusted> { runBlocking { app(huge, "h").catalog() } }
+            check(big.code == UntrustedReason.TOO_LARGE) { "$big" }
+        }
+        check(transport.calls.get() >= 6) { "calls ${transport.calls}" }
+    }
     println("kotlin: $passed passed, $failed failed")
     kotlin.system.exitProcess(if (failed == 0) 0 else 1)
+}
+
+/** A loopback HTTP server (the JDK's own) answering every request with [handler]; returns its URL. */
+fun serve(handler: (com.sun.net.httpserver.HttpExchange) -> Unit): String {
+    val server = com.sun.net.httpserver.HttpServer.create(java.net.InetSocketAddress("127.0.0.1", 0), 0)
+    server.createContext("/") { ex -> handler(ex) }
+    server.executor = java.util.concurrent.Executors.newCachedThreadPool()
+    server.start()
+    return "http://127.0.0.1:${server.address.port}"
+}
+
+/** The app's HTTP stack as an Android app brings it (same shape as OkHttp): java.net.http, no
+ *  redirects followed, the body streamed and refused past billtap's limit. */
+class JdkTransport : HttpTransport {
+    val client: java.net.http.HttpClient = java.net.http.HttpClient.newBuilder()
+        .followRedirects(java.net.http.HttpClient.Redirect.NEVER)
+        .version(java.net.http.HttpClient.Version.HTTP_1_1)
+        .build()
+    val calls = java.util.concurrent.atomic.AtomicInteger()
+
+    override suspend fun send(request: HttpRequest): HttpResponse = kotlinx.coroutines.withContext(kotlinx.coroutines.Dispatchers.IO) {
+        calls.incrementAndGet()
+        val body = if (request.body.isEmpty()) java.net.http.HttpRequest.BodyPublishers.noBody()
+            else java.net.http.HttpRequest.BodyPublishers.ofByteArray(request.body)
+        val builder = java.net.http.HttpRequest.newBuilder(java.net.URI.create(request.url))
+            .timeout(java.time.Duration.ofMillis(request.timeoutMs.toLong()))
+            .method(request.method, body)
+        for (h in request.headers) builder.header(h.name, h.value)
+        val resp = try {
+            client.send(builder.build(), java.net.http.HttpResponse.BodyHandlers.ofInputStream())
+        } catch (e: java.net.http.HttpTimeoutException) {
+            throw TransportException.Timeout()
+        } catch (e: java.io.IOException) {
+            throw TransportException.Network(e.toString())
+        }
+        val limit = request.maxResponseBytes.toLong()
+        resp.body().use { input ->
+            val out = java.io.ByteArrayOutputStream()
+            val buf = ByteArray(65536)
+            while (true) {
+                val n = input.read(buf)
+                if (n < 0) break
+                if (out.size().toLong() + n > limit) throw TransportException.TooLarge(request.maxResponseBytes)
+                out.write(buf, 0, n)
+            }
+            val headers = resp.headers().map().flatMap { (k, vs) -> vs.map { HttpHeader(k, it) } }
+            HttpResponse(resp.statusCode().toUShort(), headers, out.toByteArray())
+        }
+    }
 }
