@@ -5,7 +5,8 @@
 # docs/PERFORMANCE.md. Output: target/dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release -p billtap-ffi
+# The phone build: no reqwest/hyper/rustls/webpki-roots; the app hands in its HTTP stack.
+cargo build -q --release -p billtap-ffi --no-default-features
 cargo build -q -p uniffi-bindgen
 dist=target/dist
 rm -rf "$dist" && mkdir -p "$dist"

@@ -15,6 +15,9 @@ let package = Package(
             name: "BilltapFFI",
             dependencies: ["billtap_ffiFFI"],
             path: "Sources/BilltapFFI",
+            // Swift 6.0.3's region-isolation pass (TransferNonSendable) crashes the compiler on
+            // UniFFI's generated foreign-async-trait glue; Swift 5 mode skips that pass.
+            swiftSettings: [.swiftLanguageMode(.v5)],
             linkerSettings: [.unsafeFlags(["-L", libDir, "-lbilltap_ffi"])]
         ),
         .testTarget(name: "BilltapTests", dependencies: ["BilltapFFI"], path: "Tests/BilltapTests"),

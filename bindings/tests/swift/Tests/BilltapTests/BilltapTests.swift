@@ -1,5 +1,8 @@
 // billtap through its Swift bindings: every exported item, against real files.
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import XCTest
 @testable import BilltapFFI
 
@@ -193,5 +196,113 @@ final class BilltapTests: XCTestCase {
             XCTFail("expected Untrusted")
         } catch PlatformError.Untrusted {
         }
+    }
+
+    func testTheAppsOwnHttpStackAndHostileAnswers() async throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let url = env["BILLTAP_SANDBOX_URL"], let key = env["BILLTAP_SANDBOX_KEY"], let token = env["BILLTAP_SANDBOX_ADMIN_TOKEN"] else {
+            throw XCTSkip("scripts/test.sh starts `billtap sandbox` and sets BILLTAP_SANDBOX_URL")
+        }
+        let transport = URLSessionTransport()
+        let app = try BilltapBuilder(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: [key], databasePath: "/tmp/billtap-swift-platform/t.sqlite", locale: "zh-CN"))
+            .httpTransport(transport: transport).build()
+        // Refusals are not retried (one fault each); the 503 outlasts the client's three attempts.
+        func fault(_ path: String, _ fault: String, _ count: Int = 1) async throws {
+            let body = "{\"path_prefix\":\"\(path)\",\"fault\":\"\(fault)\",\"count\":\(count)}"
+            let r = try await transport.send(request: HttpRequest(method: "POST", url: url + "/admin/faults",
+                headers: [HttpHeader(name: "Authorization", value: "Bearer " + token), HttpHeader(name: "Content-Type", value: "application/json")],
+                body: Data(body.utf8), maxResponseBytes: 65536, timeoutMs: 5000))
+            XCTAssertEqual(r.status, 204)
+        }
+        let catalog = try await app.catalog()
+        XCTAssertEqual(catalog.count, 9)
+        let view = try await app.lookupBills(billerId: "BJ-WATER-001", fields: ["account": "110105-3345-0871"])
+        XCTAssertEqual(view.bills.first?.holderNameMasked, "张*明")
+        XCTAssertEqual(view.bills.first?.lineItems.first?.amount, "268.40 CNY")
+        try await fault("/v1/billers", "replay")
+        do {
+            _ = try await app.searchBillers(query: BillerQuery(text: "水", category: nil, region: nil, pageSize: nil, pageToken: nil))
+            XCTFail("expected Untrusted")
+        } catch PlatformError.Untrusted(let code, _) {
+            XCTAssertEqual(code, .notForThisRequest)
+        }
+        try await fault("/v1/bills/lookup", "bad_signature")
+        do {
+            _ = try await app.lookupBills(billerId: "BJ-WATER-001", fields: ["account": "110105-3345-0871"])
+            XCTFail("expected Untrusted")
+        } catch PlatformError.Untrusted(let code, _) {
+            XCTAssertEqual(code, .badSignature)
+        }
+        // A load balancer's unsigned 503: the verified offline catalog is served.
+        try await fault("/v1/catalog", "unsigned_503", 3)
+        let offline = try await app.catalog()
+        XCTAssertEqual(offline.count, 9)
+        XCTAssertGreaterThanOrEqual(transport.calls, 6)
+    }
+}
+
+/// The app's HTTP stack as an iOS app brings it: URLSession (FoundationNetworking on Linux),
+/// redirects refused, the body counted as it arrives and cancelled past billtap's limit.
+final class URLSessionTransport: HttpTransport, @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var calls: Int { lock.lock(); defer { lock.unlock() }; return count }
+    private func bump() { lock.lock(); count += 1; lock.unlock() }
+
+    func send(request: HttpRequest) async throws -> HttpResponse {
+        bump()
+        guard let target = URL(string: request.url) else { throw TransportError.Network(reason: "bad URL") }
+        var req = URLRequest(url: target, timeoutInterval: Double(request.timeoutMs) / 1000)
+        req.httpMethod = request.method
+        for h in request.headers { req.setValue(h.value, forHTTPHeaderField: h.name) }
+        if !request.body.isEmpty { req.httpBody = request.body }
+        let one = OneRequest(limit: request.maxResponseBytes)
+        let session = URLSession(configuration: .ephemeral, delegate: one, delegateQueue: nil)
+        return try await withCheckedThrowingContinuation { continuation in
+            one.continuation = continuation
+            session.dataTask(with: req).resume()
+        }
+    }
+}
+
+final class OneRequest: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    let limit: UInt64
+    var data = Data()
+    var response: HTTPURLResponse?
+    var tooLarge = false
+    var continuation: CheckedContinuation<HttpResponse, Error>?
+
+    init(limit: UInt64) { self.limit = limit }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
+        completionHandler(nil)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+        self.response = response as? HTTPURLResponse
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        if UInt64(self.data.count + data.count) > limit {
+            tooLarge = true
+            dataTask.cancel()
+            return
+        }
+        self.data.append(data)
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
+        session.finishTasksAndInvalidate()
+        guard let c = continuation else { return }
+        continuation = nil
+        if tooLarge { c.resume(throwing: TransportError.TooLarge(limit: limit)); return }
+        if let e = error as? URLError, e.code == .timedOut { c.resume(throwing: TransportError.Timeout); return }
+        if let e = error { c.resume(throwing: TransportError.Network(reason: "\(e)")); return }
+        guard let r = response else { c.resume(throwing: TransportError.Network(reason: "no response")); return }
+        let headers = r.allHeaderFields.map { HttpHeader(name: "\($0.key)", value: "\($0.value)") }
+        c.resume(returning: HttpResponse(status: UInt16(r.statusCode), headers: headers, body: data))
     }
 }
