@@ -5,7 +5,7 @@
 #![no_main]
 use std::sync::LazyLock;
 
-use billtap_core::platform::{PinnedKeys, ResponseSigner, accept_response, api};
+use billtap_core::platform::{PinnedKeys, ResponseSigner, accept_response, api, request_digest};
 use billtap_core::ports::Clock;
 use libfuzzer_sys::fuzz_target;
 
@@ -37,25 +37,26 @@ fuzz_target!(|data: &[u8]| {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
+    let digest = request_digest("GET", "/v1/fuzz", "AAAAAAAAAAAAAAAAAAAAAA", b"");
     if flags & 1 == 1 {
-        // Within and outside the 300 s window, by the flag's other bits.
-        let ts = NOW + i64::from(*flags >> 1) * 7 - 400;
-        let sig = signer.sign(status, "req-fuzz", ts, body);
-        headers = vec![
-            ("billtap-key-id".into(), sig.key_id),
-            ("billtap-timestamp".into(), sig.timestamp.to_string()),
-            ("billtap-request-id".into(), sig.request_id),
-            ("billtap-signature".into(), sig.signature),
-        ];
+        // Signed over this request's digest, or (flag bit 1) over another request's.
+        let ts = NOW + i64::from(*flags >> 2) * 7 - 400;
+        let over = if flags & 2 == 2 {
+            request_digest("GET", "/v1/other", "AAAAAAAAAAAAAAAAAAAAAA", b"")
+        } else {
+            digest.clone()
+        };
+        let sig = signer.sign(status, &over, "req-fuzz", ts, "", body);
+        headers = sig.pairs().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
     }
     let get = |name: &str| {
         let name = name.to_ascii_lowercase();
         headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     };
-    let _ = accept_response::<api::Catalog>(keys, &Fixed, status, get, body);
-    let _ = accept_response::<api::BillerPage>(keys, &Fixed, status, get, body);
-    let _ = accept_response::<api::Biller>(keys, &Fixed, status, get, body);
-    let _ = accept_response::<api::LookupResult>(keys, &Fixed, status, get, body);
-    let _ = accept_response::<api::Bill>(keys, &Fixed, status, get, body);
-    let _ = accept_response::<api::Resolution>(keys, &Fixed, status, get, body);
+    let _ = accept_response::<api::Catalog>(keys, &Fixed, &digest, status, get, body);
+    let _ = accept_response::<api::BillerPage>(keys, &Fixed, &digest, status, get, body);
+    let _ = accept_response::<api::Biller>(keys, &Fixed, &digest, status, get, body);
+    let _ = accept_response::<api::LookupResult>(keys, &Fixed, &digest, status, get, body);
+    let _ = accept_response::<api::Bill>(keys, &Fixed, &digest, status, get, body);
+    let _ = accept_response::<api::Resolution>(keys, &Fixed, &digest, status, get, body);
 });
