@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use billtap_core::money::Money;
-use billtap_core::platform::{BillView, BillerQuery, PlatformClient, PlatformConfig};
+use billtap_core::platform::{BillView, BillerQuery, PlatformClient, PlatformConfig, mask_account};
 use billtap_core::ports::SystemClock;
 use billtap_sandbox::{Sandbox, SandboxOptions};
 
@@ -216,20 +216,4 @@ pub fn print_view(view: &BillView, indent: &str) {
     for w in &view.warnings {
         println!("{indent}  ⚠ {}", w.message);
     }
-}
-
-/// All but the last four characters hidden, for terminal output.
-fn mask_account(account: &str) -> String {
-    let n = account.chars().count();
-    account
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            if i + 4 < n && c.is_alphanumeric() {
-                '*'
-            } else {
-                c
-            }
-        })
-        .collect()
 }

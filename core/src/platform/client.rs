@@ -934,6 +934,23 @@ fn echo(matches: bool) -> Result<(), PlatformError> {
     }
 }
 
+/// An account with all but its last four characters hidden as `*` (punctuation kept), as
+/// the platform shows accounts and logs and terminals print them.
+pub fn mask_account(account: &str) -> String {
+    let n = account.chars().count();
+    account
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i + 4 < n && c.is_alphanumeric() {
+                '*'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Whether a masked account (`*` for hidden characters) can be this account.
 fn mask_fits(masked: &str, account: &str) -> bool {
     masked.chars().count() == account.chars().count()
@@ -1066,5 +1083,8 @@ mod tests {
         assert!(mask_fits("******-****-0871", "110105-3345-0871"));
         assert!(!mask_fits("******-****-0872", "110105-3345-0871"));
         assert!(!mask_fits("****-0871", "110105-3345-0871"));
+        let masked = mask_account("110105-3345-0871");
+        assert_eq!(masked, "******-****-0871");
+        assert!(mask_fits(&masked, "110105-3345-0871"));
     }
 }
