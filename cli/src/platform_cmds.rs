@@ -176,6 +176,9 @@ pub fn cmd_bills_lookup(
                 b.status,
                 b.account_masked
             );
+            if let (Some(h), Some(a)) = (&b.holder_name_masked, &b.service_address) {
+                println!("    holder {h}, {a}");
+            }
         }
     }
     Ok(0)
