@@ -84,14 +84,18 @@ pub fn cmd_sandbox(port: u16, db: Option<String>, admin_token: Option<String>) -
         admin_token,
         ..SandboxOptions::default()
     })?;
-    println!("billtap sandbox listening on {}", sb.url());
-    println!("pinned key: {}", sb.pinned_key());
-    println!("admin token: {}", sb.admin_token());
-    println!(
-        "try: billtap catalog --platform {} --key {}",
-        sb.url(),
-        sb.pinned_key()
+    // One write, and a closed stdout (a parent that read what it needed and hung up) is no
+    // reason to stop serving: `println!` would panic on EPIPE and take the sandbox down.
+    let banner = format!(
+        "billtap sandbox listening on {url}\npinned key: {key}\nadmin token: {token}\ntry: billtap catalog --platform {url} --key {key}\n",
+        url = sb.url(),
+        key = sb.pinned_key(),
+        token = sb.admin_token(),
     );
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, banner.as_bytes());
+    let _ = std::io::Write::flush(&mut out);
+    drop(out);
     sb.wait();
     Ok(0)
 }

@@ -59,6 +59,8 @@ fn sandbox(token: &str) -> SandboxProcess {
         }
     }
     assert_eq!(printed_token, token);
+    // Keep reading: the sandbox's stdout stays open for as long as it runs.
+    std::thread::spawn(move || lines.for_each(drop));
     SandboxProcess { child, url, key }
 }
 
