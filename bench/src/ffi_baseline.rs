@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
-use billtap_ffi::{Frame, parse_payload, scan_frame};
+use billtap_core::scan::{Frame, ScanOptions};
+use billtap_ffi::{parse_payload, scan_frame};
 
 /// The payload every language parses in the call-overhead loop.
 const PIX: &str = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
@@ -35,8 +36,6 @@ fn frames(dir: &str) -> Result<Vec<Frame>> {
                 width: w,
                 height: h,
                 stride: w,
-                region: None,
-                fast: false,
             })
         })
         .collect()
@@ -66,7 +65,7 @@ fn main() -> Result<()> {
     let mut found = 0;
     for f in &frames {
         let t = Instant::now();
-        found += scan_frame(f.clone())?.len();
+        found += scan_frame(f.clone(), ScanOptions::default())?.len();
         scan_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     println!(

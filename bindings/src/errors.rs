@@ -3,7 +3,7 @@
 
 use billtap_core::scan as core_scan;
 
-use crate::scan::PayloadFormat;
+use billtap_core::scan::Format;
 
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
@@ -35,7 +35,7 @@ pub enum ScanError {
     #[error("{reason}")]
     Damaged {
         /// The format recognised.
-        format: PayloadFormat,
+        format: Format,
         /// Stable reason code: `checksum`, `malformed`, `missing_field`, `invalid_field`.
         code: String,
         /// What is wrong, for the user.
@@ -79,7 +79,7 @@ impl From<core_scan::ScanError> for ScanError {
             | E::Malformed { .. }
             | E::MissingField { .. }
             | E::InvalidField { .. } => ScanError::Damaged {
-                format: e.format().into(),
+                format: e.format(),
                 code: e.code().into(),
                 reason: e.to_string(),
             },
@@ -90,29 +90,5 @@ impl From<core_scan::ScanError> for ScanError {
                 reason: e.to_string(),
             },
         }
-    }
-}
-
-/// What a host callback reports when it fails; undeclared host exceptions arrive as
-/// [`HostError::Unexpected`] instead of a panic.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
-pub enum HostError {
-    /// The host service failed.
-    #[error("host service failed: {reason}")]
-    Failed {
-        /// What the host said.
-        reason: String,
-    },
-    /// The host threw something it did not declare.
-    #[error("host callback threw unexpectedly: {reason}")]
-    Unexpected {
-        /// UniFFI's description of the exception.
-        reason: String,
-    },
-}
-
-impl From<uniffi::UnexpectedUniFFICallbackError> for HostError {
-    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        HostError::Unexpected { reason: e.reason }
     }
 }

@@ -1,8 +1,10 @@
 //! billtap-ffi: the UniFFI face of billtap-core for Kotlin (Android), Swift (iOS) and Python.
 //!
-//! Thin by design: it adapts core types to FFI records and enums, core errors to public error
-//! enums with scrubbed messages, and host services (logging) to foreign traits. No business
-//! logic lives here. Every export returns `Result`, so a Rust panic reaches Swift and Kotlin
+//! Thin by design: the records, enums and host ports are core's own (billtap-core derives
+//! UniFFI behind its `uniffi` feature; they arrive in Kotlin, Swift and Python as the
+//! `billtap_core` module). This crate adds only what the boundary needs: the `Billtap` entry
+//! object and its builder, error enums a host reacts to, the log bridge, PNG in and out. No
+//! business logic lives here. Every export returns `Result`, so a Rust panic reaches Swift and Kotlin
 //! as a thrown error rather than a crash.
 
 uniffi::setup_scaffolding!();
@@ -10,22 +12,18 @@ uniffi::setup_scaffolding!();
 mod errors;
 mod logging;
 mod platform;
-mod ports;
 mod scan;
 
-pub use errors::{ConfigError, HostError, ScanError};
-pub use logging::{LogLevel, Logger, set_logger};
-pub use platform::{
-    Bill, BillView, Biller, BillerPage, BillerQuery, Category, LineItem, LookupField, PayeeAccount,
-    PayeeWarning, PayeeWarningCode, PlatformError, Subcategory, UntrustedReason,
-};
-pub use ports::{Clock, HttpHeader, HttpRequest, HttpResponse, HttpTransport, TransportError};
-pub use scan::{
-    BillReference, Corner, Frame, Payload, PayloadFormat, PayloadProblem, QrFormat, RefKind,
-    Region, ScannedCode, Warning, WarningCode, parse_payload, render_qr, scan_frame,
-};
+pub use errors::{ConfigError, ScanError};
+pub use logging::set_logger;
+pub use platform::PlatformError;
+pub use scan::{QrFormat, parse_payload, render_qr, scan_frame};
 
 use std::sync::Arc;
+
+use billtap_core::platform::{BillView, BillerQuery, api};
+use billtap_core::ports::{Clock, HttpTransport};
+use billtap_core::scan::{DecodedCode, Frame, ScanOptions, Scanned};
 
 /// How the app configures billtap: where the platform is and which keys to trust.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -61,12 +59,6 @@ pub struct Billtap {
     platform: billtap_core::platform::PlatformClient,
 }
 
-impl Billtap {
-    fn zh(&self) -> bool {
-        billtap_core::platform::Lang::of(&self.config.locale) == billtap_core::platform::Lang::Zh
-    }
-}
-
 /// Builds a [`Billtap`] from the configuration and, optionally, the host's ports: its HTTP
 /// stack (a bank app's gateway, the OS trust store, proxies, pinning) and its clock. Without
 /// an HTTP transport, billtap's own (rustls) is used where the library was built with it.
@@ -78,8 +70,8 @@ pub struct BilltapBuilder {
 
 #[derive(Default)]
 struct Ports {
-    http: Option<Arc<dyn ports::HttpTransport>>,
-    clock: Option<Arc<dyn ports::Clock>>,
+    http: Option<Arc<dyn HttpTransport>>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -105,7 +97,7 @@ impl BilltapBuilder {
     }
 
     /// Uses the app's HTTP stack for every platform call.
-    pub fn http_transport(self: Arc<Self>, transport: Arc<dyn ports::HttpTransport>) -> Arc<Self> {
+    pub fn http_transport(self: Arc<Self>, transport: Arc<dyn HttpTransport>) -> Arc<Self> {
         if let Ok(mut p) = self.ports.lock() {
             p.http = Some(transport);
         }
@@ -113,7 +105,7 @@ impl BilltapBuilder {
     }
 
     /// Uses the app's clock instead of the system clock.
-    pub fn clock(self: Arc<Self>, clock: Arc<dyn ports::Clock>) -> Arc<Self> {
+    pub fn clock(self: Arc<Self>, clock: Arc<dyn Clock>) -> Arc<Self> {
         if let Ok(mut p) = self.ports.lock() {
             p.clock = Some(clock);
         }
@@ -133,8 +125,8 @@ impl BilltapBuilder {
 impl Billtap {
     fn create(
         config: BilltapConfig,
-        http: Option<Arc<dyn ports::HttpTransport>>,
-        clock: Option<Arc<dyn ports::Clock>>,
+        http: Option<Arc<dyn HttpTransport>>,
+        clock: Option<Arc<dyn Clock>>,
     ) -> Result<Arc<Self>, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid { reason };
         if config.database_path.trim().is_empty() {
@@ -154,18 +146,12 @@ impl Billtap {
         pcfg.cache_dir = std::path::Path::new(&config.database_path)
             .parent()
             .map(|d| d.join("billtap-cache"));
-        let clock: Arc<dyn billtap_core::ports::Clock> = match clock {
-            Some(c) => Arc::new(ports::HostClock(c)),
-            None => Arc::new(billtap_core::ports::SystemClock),
-        };
+        let clock: Arc<dyn Clock> =
+            clock.unwrap_or_else(|| Arc::new(billtap_core::ports::SystemClock));
         let error = |e: billtap_core::platform::PlatformError| invalid(e.to_string());
         let platform = match http {
-            Some(t) => billtap_core::platform::PlatformClient::with_transport(
-                pcfg,
-                clock,
-                Arc::new(ports::HostTransport(t)),
-            )
-            .map_err(error)?,
+            Some(t) => billtap_core::platform::PlatformClient::with_transport(pcfg, clock, t)
+                .map_err(error)?,
             #[cfg(feature = "reqwest")]
             None => billtap_core::platform::PlatformClient::new(pcfg, clock).map_err(error)?,
             #[cfg(not(feature = "reqwest"))]
@@ -197,7 +183,7 @@ impl Billtap {
 
     /// Decodes a PNG file's bytes and scans it for codes, on a worker thread: safe to await
     /// from the UI. Photos (JPEG, HEIC): decode with the OS and call `scan_frame_async`.
-    pub async fn scan_image(&self, encoded: Vec<u8>) -> Result<Vec<ScannedCode>, ScanError> {
+    pub async fn scan_image(&self, encoded: Vec<u8>) -> Result<Vec<DecodedCode>, ScanError> {
         tokio::task::spawn_blocking(move || scan::scan_encoded_image(&encoded))
             .await
             .map_err(|_| ScanError::Internal {
@@ -205,33 +191,31 @@ impl Billtap {
             })?
     }
 
-    /// The platform's category tree (from the offline cache when the network is down).
-    pub async fn catalog(&self) -> Result<Vec<Category>, PlatformError> {
-        Ok(self
-            .platform
-            .catalog()
-            .await?
-            .categories
-            .into_iter()
-            .map(platform::category)
-            .collect())
+    /// Scans a camera frame on a worker thread: safe to await from the UI.
+    pub async fn scan_frame_async(
+        &self,
+        frame: Frame,
+        options: ScanOptions,
+    ) -> Result<Vec<DecodedCode>, ScanError> {
+        tokio::task::spawn_blocking(move || scan_frame(frame, options))
+            .await
+            .map_err(|_| ScanError::Internal {
+                reason: "the scan was interrupted".into(),
+            })?
+    }
+
+    /// The platform's catalog: category tree and version (from the verified offline copy
+    /// when the network is down; `from_cache` says so).
+    pub async fn catalog(&self) -> Result<api::Catalog, PlatformError> {
+        Ok(self.platform.catalog().await?)
     }
 
     /// Searches billers by text, category and region.
-    pub async fn search_billers(&self, query: BillerQuery) -> Result<BillerPage, PlatformError> {
-        let zh = self.zh();
-        let page = self
-            .platform
-            .search_billers(&platform::query(query))
-            .await?;
-        Ok(BillerPage {
-            items: page
-                .items
-                .into_iter()
-                .map(|b| platform::biller(b, zh))
-                .collect(),
-            next_page_token: page.next_page_token,
-        })
+    pub async fn search_billers(
+        &self,
+        query: BillerQuery,
+    ) -> Result<api::BillerPage, PlatformError> {
+        Ok(self.platform.search_billers(&query).await?)
     }
 
     /// Finds an account's bills with the biller's lookup fields (key → value).
@@ -240,44 +224,25 @@ impl Billtap {
         biller_id: String,
         fields: std::collections::HashMap<String, String>,
     ) -> Result<BillView, PlatformError> {
-        let zh = self.zh();
         let found = self
             .platform
             .lookup(&biller_id, &fields.into_iter().collect())
             .await?;
-        Ok(platform::view(
-            billtap_core::platform::BillView {
-                payee: Some(found.biller),
-                payee_account: None,
-                bills: found.bills,
-                amount_in_code: None,
-                name_in_code: None,
-                warnings: Vec::new(),
-            },
-            zh,
-        ))
+        Ok(BillView {
+            payee: Some(found.biller),
+            payee_account: None,
+            bills: found.bills,
+            amount_in_code: None,
+            name_in_code: None,
+            warnings: Vec::new(),
+        })
     }
 
-    /// From a scanned code's bytes to what the user sees: the payee as the platform knows it
-    /// (never the name printed in the code alone), the bills, and warnings.
-    pub async fn resolve(&self, payload: Vec<u8>) -> Result<BillView, PlatformError> {
-        let zh = self.zh();
-        let scanned = billtap_core::scan::parse_payload(&payload, None).map_err(|e| {
-            PlatformError::Invalid {
-                reason: ScanError::from(e).to_string(),
-            }
-        })?;
-        let view = self.platform.resolve(&scanned).await?;
-        Ok(platform::view(view, zh))
-    }
-
-    /// Scans a camera frame on a worker thread: safe to await from the UI.
-    pub async fn scan_frame_async(&self, frame: Frame) -> Result<Vec<ScannedCode>, ScanError> {
-        tokio::task::spawn_blocking(move || scan_frame(frame))
-            .await
-            .map_err(|_| ScanError::Internal {
-                reason: "the scan was interrupted".into(),
-            })?
+    /// From a scanned code (as `parse_payload` or a scan returned it, never parsed again) to
+    /// what the user sees: the payee as the platform knows it (never the name printed in the
+    /// code alone), the account it was verified by, the bills, and warnings.
+    pub async fn resolve(&self, code: Scanned) -> Result<BillView, PlatformError> {
+        Ok(self.platform.resolve(&code).await?)
     }
 }
 

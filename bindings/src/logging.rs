@@ -8,29 +8,7 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
-use crate::errors::HostError;
-
-/// Severity of a log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, uniffi::Enum)]
-pub enum LogLevel {
-    /// Very detailed tracing.
-    Trace,
-    /// Diagnostics for developers.
-    Debug,
-    /// Normal events.
-    Info,
-    /// Something unexpected that billtap handled.
-    Warn,
-    /// A failure.
-    Error,
-}
-
-/// Implemented by the host to receive billtap's log lines. Called from any thread.
-#[uniffi::export(foreign)]
-pub trait Logger: Send + Sync {
-    /// Writes one log line. A failure is ignored by billtap: logging never breaks a payment.
-    fn log(&self, level: LogLevel, target: String, message: String) -> Result<(), HostError>;
-}
+use billtap_core::ports::{HostError, LogLevel, Logger};
 
 struct Sink {
     logger: Arc<dyn Logger>,

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow};
 use billtap_core::platform::PayeeWarningCode;
 use billtap_core::scan::{
     self, BilltapBill, DecodedCode, EmvWriter, Initiation, LumaFrame, PayloadReport, ScanOptions,
-    Scanned,
+    ScanProblem, Scanned,
     synth::{Scene, render_scene},
 };
 use clap::{Parser, Subcommand};
@@ -249,7 +249,7 @@ fn code_json(c: &DecodedCode) -> serde_json::Value {
         "corners": c.corners,
         "engine": c.engine,
         "pass": c.pass,
-        "result": PayloadReport::from_result(&c.payload),
+        "result": PayloadReport::from_parts(c.result()),
     })
 }
 
@@ -287,9 +287,13 @@ fn cmd_scan(
         let started = Instant::now();
         let codes = scan::scan_frame_with(&frame, &opts)?;
         let decode_ms = started.elapsed().as_secs_f64() * 1000.0;
+        // A payable code is what the user scanned for: other codes beside it (an e-invoice
+        // code, an app link, a damaged sticker) are reported, not fatal.
         let status = if codes.is_empty() {
             NOTHING
-        } else if codes.iter().all(|c| c.payload.is_ok()) {
+        } else if codes.iter().any(DecodedCode::is_payable)
+            || codes.iter().all(|c| c.payload.is_some())
+        {
             FOUND
         } else {
             BAD
@@ -308,8 +312,8 @@ fn cmd_scan(
                 codes.len()
             );
             for c in &codes {
-                print_result(&c.payload, "  ");
-                if let (Some((conn, rt)), Ok(scanned)) = (&platform, &c.payload) {
+                print_result(c.result(), "  ");
+                if let (Some((conn, rt)), Some(scanned)) = (&platform, &c.payload) {
                     match rt.block_on(conn.client.resolve(scanned)) {
                         Ok(view) => platform_cmds::print_view(&view, "  "),
                         Err(e) => {
@@ -323,9 +327,11 @@ fn cmd_scan(
         if status == NOTHING {
             eprintln!("billtap: no QR code found in {}", path.display());
         } else if status == BAD
-            && let Some(Err(e)) = codes.iter().map(|c| &c.payload).find(|p| p.is_err())
+            && as_json
+            && let Some(p) = codes.iter().find_map(|c| c.problem.as_ref())
         {
-            eprintln!("billtap: {}: {e}", path.display());
+            // In text the ✗ line above said it; JSON on stdout leaves stderr to say it once.
+            eprintln!("billtap: {}: {}", path.display(), p.message);
         }
     }
     Ok(worst)
@@ -344,7 +350,10 @@ fn cmd_parse(text: &str, as_json: bool) -> Result<u8> {
             serde_json::to_string(&PayloadReport::from_result(&result))?
         );
     } else {
-        print_result(&result, "");
+        match &result {
+            Ok(s) => print_result(Ok(s), ""),
+            Err(e) => print_result(Err(&ScanProblem::from(e)), ""),
+        }
     }
     match &result {
         Ok(_) => Ok(FOUND),
@@ -380,9 +389,9 @@ fn cmd_qr(text: &str, out: Option<&Path>, scale: u32) -> Result<u8> {
     Ok(FOUND)
 }
 
-fn print_result(r: &Result<Scanned, scan::ScanError>, indent: &str) {
+fn print_result(r: Result<&Scanned, &ScanProblem>, indent: &str) {
     match r {
-        Err(e) => println!("{indent}✗ {} — {e}", e.format()),
+        Err(p) => println!("{indent}✗ {} — {}", p.format, p.message),
         Ok(s) => {
             println!(
                 "{indent}✓ {}{}",
@@ -515,8 +524,8 @@ fn cmd_demo(save_frame: Option<&Path>) -> Result<u8> {
         return Err(anyhow!("decoded text differs from the printed payload"));
     }
     println!("\n4. The parsed code (what it claims):");
-    print_result(&found.payload, "   ");
-    let Ok(scanned) = &found.payload else {
+    print_result(found.result(), "   ");
+    let Some(scanned) = &found.payload else {
         return Ok(BAD);
     };
     let conn = platform_cmds::connect(&PlatformArgs {

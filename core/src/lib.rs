@@ -1,7 +1,11 @@
 //! billtap-core: the shared Rust core of the billtap bill-payment app.
 //!
-//! Pure Rust, no FFI: the `billtap-ffi` crate adapts these types for Kotlin, Swift and Python.
+//! Pure Rust. Its records, enums and host ports are the types Kotlin, Swift and Python see:
+//! with the `uniffi` feature they derive UniFFI, and `billtap-ffi` exports them as they are.
 //! One module per capability, each with its own error enum; see `docs/architecture.md`.
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
 
 pub mod money;
 pub mod platform;

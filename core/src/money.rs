@@ -181,6 +181,42 @@ impl fmt::Display for Money {
     }
 }
 
+/// Reads the [`Display`](fmt::Display) form of any amount, zero included (`"0.00 CNY"`): how
+/// money crosses the FFI.
+pub fn parse_display(text: &str) -> Result<Money, MoneyError> {
+    let (amount, code) = text
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| MoneyError::NoCurrency(text.to_string()))?;
+    Money::new(
+        parse_plain_decimal(amount)?,
+        Currency::from_alpha(code.trim())?,
+    )
+}
+
+// Money crosses the FFI as its display string, `"268.40 CNY"`: exact (no float on the way),
+// readable in a debugger, and the same form the CLI prints and settings use.
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(Money, String, {
+    lower: |m| m.to_string(),
+    try_lift: |s| Ok(parse_display(&s)?),
+});
+
+// A bare decimal (a tip percentage) crosses as its exact string, never a float.
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(Decimal, String, {
+    remote,
+    lower: |d| d.to_string(),
+    try_lift: |s| Ok(s.parse::<Decimal>()?),
+});
+
+// A currency crosses as its ISO 4217 alphabetic code.
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(Currency, String, {
+    lower: |c| c.alpha().to_string(),
+    try_lift: |s| Ok(Currency::from_alpha(&s)?),
+});
+
 /// Parses digits with at most one `.`; no sign, exponent, spaces or thousands separators,
 /// because payment codes that carry those are malformed and must not be guessed at.
 pub fn parse_plain_decimal(text: &str) -> Result<Decimal, MoneyError> {

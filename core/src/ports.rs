@@ -4,6 +4,7 @@
 
 /// The current time. A trait so tests can move time (stale responses, expiring quotes) and
 /// hosts can supply a trusted clock.
+#[cfg_attr(feature = "uniffi", uniffi::export(with_foreign))]
 pub trait Clock: Send + Sync {
     /// Seconds since the Unix epoch.
     fn now_unix(&self) -> i64;
@@ -24,6 +25,7 @@ impl Clock for SystemClock {
 
 /// One HTTP header as sent or received (names compared case-insensitively).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct HttpHeader {
     /// Header name.
     pub name: String,
@@ -35,6 +37,7 @@ pub struct HttpHeader {
 /// redirects (a 3xx is returned as it came), and must stop reading a body longer than
 /// `max_response_bytes` and fail with [`TransportError::TooLarge`] instead of buffering it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct HttpRequest {
     /// `GET` or `POST`.
     pub method: String,
@@ -52,6 +55,7 @@ pub struct HttpRequest {
 
 /// What came back, before any check: core verifies signatures and limits itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
@@ -73,6 +77,7 @@ impl HttpResponse {
 
 /// Why the host's HTTP stack could not deliver a response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
 pub enum TransportError {
     /// No answer within the timeout.
     #[error("no answer in time")]
@@ -94,8 +99,69 @@ pub enum TransportError {
 /// The host's HTTP stack: a bank app's gateway SDK, the OS trust store, proxies and
 /// certificate pinning. billtap's own (reqwest + rustls) is [`crate::platform::ReqwestTransport`];
 /// signature checks stay in core whichever transport carries the bytes.
+#[cfg_attr(feature = "uniffi", uniffi::export(with_foreign))]
 #[async_trait::async_trait]
 pub trait HttpTransport: Send + Sync {
     /// Sends one request and returns the response as received (no redirects followed).
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+}
+
+/// A host exception thrown through a port UniFFI did not expect (a Kotlin `RuntimeException`,
+/// a Swift error of another type): a network failure, never a panic.
+#[cfg(feature = "uniffi")]
+impl From<uniffi::UnexpectedUniFFICallbackError> for TransportError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        TransportError::Network {
+            reason: format!("the app's HTTP stack threw: {}", e.reason),
+        }
+    }
+}
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum LogLevel {
+    /// Very detailed tracing.
+    Trace,
+    /// Diagnostics for developers.
+    Debug,
+    /// Normal events.
+    Info,
+    /// Something unexpected that billtap handled.
+    Warn,
+    /// A failure.
+    Error,
+}
+
+/// Why a host service failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
+pub enum HostError {
+    /// The host reported a failure.
+    #[error("host service failed: {reason}")]
+    Failed {
+        /// What the host said.
+        reason: String,
+    },
+    /// The host threw something its interface does not declare.
+    #[error("host callback threw unexpectedly: {reason}")]
+    Unexpected {
+        /// What the host said.
+        reason: String,
+    },
+}
+
+#[cfg(feature = "uniffi")]
+impl From<uniffi::UnexpectedUniFFICallbackError> for HostError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        HostError::Unexpected { reason: e.reason }
+    }
+}
+
+/// The host's log (Logcat, os_log, Python logging), called from any thread. billtap logs
+/// formats, codes and counts, never payload content, keys or card and account numbers.
+#[cfg_attr(feature = "uniffi", uniffi::export(with_foreign))]
+pub trait Logger: Send + Sync {
+    /// Writes one log line. A failure is ignored by billtap: logging never breaks a payment.
+    fn log(&self, level: LogLevel, target: String, message: String) -> Result<(), HostError>;
 }

@@ -39,7 +39,7 @@ fn render_then_decode_round_trip() {
         assert_eq!(codes.len(), 1, "{text}");
         assert_eq!(codes[0].text, text);
         assert_eq!(codes[0].raw, text.as_bytes());
-        assert!(codes[0].payload.is_ok(), "{text}: {:?}", codes[0].payload);
+        assert!(codes[0].payload.is_some(), "{text}: {:?}", codes[0].problem);
     }
 }
 
@@ -100,7 +100,7 @@ fn corners_are_top_left_top_right_bottom_right_bottom_left() {
         let frame = LumaFrame::new(&px, 600, 600, 600).unwrap();
         let codes = scan_frame(&frame).unwrap();
         assert_eq!(codes.len(), 1, "rotation {rotation}");
-        let c = codes[0].corners;
+        let c = &codes[0].corners;
         // The symbol's top-left finder pattern is where the rotation put it.
         assert_eq!(
             (c[0].x > 300.0, c[0].y > 300.0),

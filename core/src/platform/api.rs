@@ -8,12 +8,26 @@ use crate::money::{Currency, Money, MoneyError};
 
 /// A name in Chinese and English.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Names {
     /// Chinese.
     pub zh: String,
     /// English.
     pub en: String,
 }
+
+// Wire money crosses the FFI like core's `Money`, as `"268.40 CNY"`: the amount exactly as the
+// platform sent it, one space, the currency.
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(ApiMoney, String, {
+    lower: |m| format!("{} {}", m.amount, m.currency),
+    try_lift: |s| {
+        let (amount, currency) = s
+            .split_once(' ')
+            .ok_or_else(|| uniffi::deps::anyhow::anyhow!("money is \"AMOUNT CURRENCY\", got {s:?}"))?;
+        Ok(ApiMoney { amount: amount.into(), currency: currency.into() })
+    },
+});
 
 /// Money as the API writes it; convert with [`ApiMoney::to_money`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +49,7 @@ impl ApiMoney {
 
 /// A sub-category.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Subcategory {
     /// `category.sub`.
     pub id: String,
@@ -46,6 +61,7 @@ pub struct Subcategory {
 
 /// A category with its sub-categories.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Category {
     /// Id.
     pub id: String,
@@ -59,6 +75,7 @@ pub struct Category {
 
 /// The catalog.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Catalog {
     /// Catalog version.
     pub version: String,
@@ -71,6 +88,7 @@ pub struct Catalog {
 
 /// A lookup field a biller needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LookupField {
     /// Key to send.
     pub key: String,
@@ -85,6 +103,7 @@ pub struct LookupField {
 
 /// How a biller's amounts are set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AmountRule {
     /// `fixed`, `partial_allowed`, `payer_chosen`.
     pub kind: String,
@@ -98,6 +117,7 @@ pub struct AmountRule {
 
 /// A registered biller: the verified payee.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Biller {
     /// Platform id.
     pub id: String,
@@ -119,6 +139,7 @@ pub struct Biller {
 
 /// A page of billers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct BillerPage {
     /// Billers.
     pub items: Vec<Biller>,
@@ -129,6 +150,7 @@ pub struct BillerPage {
 
 /// A bill line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LineItem {
     /// What for.
     pub description: String,
@@ -138,6 +160,7 @@ pub struct LineItem {
 
 /// A bill.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Bill {
     /// Id.
     pub id: String,

@@ -209,6 +209,7 @@ pub fn check_base_url(base_url: &str) -> Result<String, PlatformError> {
 
 /// Search filters for billers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct BillerQuery {
     /// Text in Chinese or English names.
     pub text: Option<String>,
@@ -224,6 +225,7 @@ pub struct BillerQuery {
 
 /// The merchant account a payee was verified by: what a payment must use, exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PayeeAccount {
     /// EMV merchant-account tag (`15`, `26`…), when the code is EMV.
     pub merchant_account_tag: Option<String>,
@@ -236,6 +238,7 @@ pub struct PayeeAccount {
 /// What the user sees after scanning: the verified payee (from the platform, never from the
 /// code alone), the open bills and the warnings to show.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct BillView {
     /// The registered biller, when the platform knows the payee.
     pub payee: Option<Biller>,

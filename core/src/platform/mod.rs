@@ -23,6 +23,7 @@ pub use transport::ReqwestTransport;
 
 pub use signature::{
     KEY_EXPIRY_GRACE_SECS, PinnedKey, PinnedKeys, ResponseSigner, SignatureHeaders, TrustError,
-    Verified, canonical_string, new_nonce, request_digest, valid_key_id, valid_nonce,
+    UntrustedReason, Verified, canonical_string, new_nonce, request_digest, valid_key_id,
+    valid_nonce,
 };
 pub use warnings::{Lang, PayeeWarning, PayeeWarningCode, printed_name_matches};

@@ -91,6 +91,43 @@ impl TrustError {
     }
 }
 
+/// Why a response was not trusted, as hosts act on it (the FFI's `PlatformError.Untrusted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum UntrustedReason {
+    /// Not signed, but posing as the platform's answer.
+    Unsigned,
+    /// A signature header is malformed (or the app's own pins are).
+    Malformed,
+    /// Signed with a key the app does not pin.
+    UnknownKey,
+    /// Signed with a pinned key whose pin expired.
+    KeyExpired,
+    /// Forged or altered in transit.
+    BadSignature,
+    /// A genuine answer to another request: replayed or swapped.
+    NotForThisRequest,
+    /// Larger than the call allows; not read to the end.
+    TooLarge,
+}
+
+impl TrustError {
+    /// The reason a host acts on.
+    pub fn reason(&self) -> UntrustedReason {
+        match self {
+            TrustError::Unsigned => UntrustedReason::Unsigned,
+            TrustError::UnknownKey { .. } => UntrustedReason::UnknownKey,
+            TrustError::KeyExpired { .. } => UntrustedReason::KeyExpired,
+            TrustError::BadSignature => UntrustedReason::BadSignature,
+            TrustError::NotForThisRequest => UntrustedReason::NotForThisRequest,
+            TrustError::TooLarge { .. } => UntrustedReason::TooLarge,
+            TrustError::Malformed { .. }
+            | TrustError::BadPinnedKey { .. }
+            | TrustError::SigningKey(_) => UntrustedReason::Malformed,
+        }
+    }
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }

@@ -56,6 +56,7 @@ impl Lang {
 /// Why the user is cautioned about a payee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum PayeeWarningCode {
     /// The platform does not know the payee, so its name could not be verified.
     Unregistered,
@@ -71,6 +72,7 @@ pub enum PayeeWarningCode {
 
 /// A caution to show with a resolved code; `message` is in the configured language.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PayeeWarning {
     /// Machine-readable reason.
     pub code: PayeeWarningCode,

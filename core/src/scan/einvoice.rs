@@ -14,6 +14,7 @@ const F: Format = Format::ChineseEInvoice;
 
 /// A parsed Chinese e-invoice verification code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct EInvoice {
     /// Invoice type code (`01` special VAT, `04` ordinary, `10` e-ordinary, `31`/`32` fully digital…).
     pub invoice_type: String,

@@ -119,6 +119,7 @@ fn check_unique(fields: &[Tlv], within: &str) -> Result<(), ScanError> {
 
 /// A sub-field of a template: tag and value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SubField {
     /// Two-digit tag.
     pub tag: String,
@@ -128,6 +129,7 @@ pub struct SubField {
 
 /// A merchant account (tags 02–51): a plain value for card networks (02–25) or a template.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct MerchantAccount {
     /// Two-digit tag.
     pub tag: String,
@@ -151,6 +153,7 @@ impl MerchantAccount {
 /// A recognised national or scheme profile, from a merchant account's GUID or tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "profile", rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum NationalProfile {
     /// China UnionPay (tag 15 or 16): acquirer IIN, forwarding IIN, merchant id.
     UnionPay {
@@ -224,6 +227,7 @@ pub enum NationalProfile {
 
 /// The billtap bill profile's fields (merchant-account template, GUID [`BILLTAP_BILL_GUID`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct BilltapBill {
     /// The platform's biller id (sub-tag 01).
     pub biller_id: String,
@@ -238,6 +242,7 @@ pub struct BilltapBill {
 /// How a tip or convenience fee is taken (tags 55–57).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "rule", content = "value", rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum TipRule {
     /// The payer is asked for a tip.
     Prompt,
@@ -249,6 +254,7 @@ pub enum TipRule {
 
 /// Additional data (tag 62), sub-fields 01–11 by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AdditionalData {
     /// 01 bill number.
     pub bill_number: Option<String>,
@@ -278,6 +284,7 @@ pub struct AdditionalData {
 
 /// The merchant's name and city in a local language (tag 64).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LanguageTemplate {
     /// 00 language preference (ISO 639-1, e.g. `ZH`).
     pub language: Option<String>,
@@ -289,6 +296,7 @@ pub struct LanguageTemplate {
 
 /// A parsed EMV merchant-presented QR.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct EmvMerchant {
     /// 00 payload format indicator (`01`).
     pub payload_format: Option<String>,

@@ -12,6 +12,7 @@ const F: Format = Format::Epc;
 
 /// A parsed EPC SEPA credit transfer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct EpcTransfer {
     /// `001` or `002`.
     pub version: String,

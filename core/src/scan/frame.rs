@@ -12,7 +12,7 @@ use rxing::{BinaryBitmap, DecodeHints};
 use serde::Serialize;
 
 use super::binarize::FastHybrid;
-use super::{ScanError, Scanned, parse_payload, text::decode_text};
+use super::{ScanError, ScanProblem, Scanned, parse_payload, text::decode_text};
 
 /// A borrowed 8-bit luma plane, as cameras deliver it (Android `Y` plane, iOS `kCVPixelFormatType_420YpCbCr8` plane 0).
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +99,7 @@ impl<'a> LumaFrame<'a> {
 
 /// A rectangle of interest inside a frame, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Region {
     /// Left edge.
     pub x: u32,
@@ -112,6 +113,7 @@ pub struct Region {
 
 /// How hard to look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ScanOptions {
     /// Only look inside this region (e.g. the viewfinder box).
     pub region: Option<Region>,
@@ -131,6 +133,7 @@ impl Default for ScanOptions {
 
 /// A point in frame coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Point {
     /// Horizontal position in pixels.
     pub x: f32,
@@ -141,6 +144,7 @@ pub struct Point {
 /// Which engine found a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Engine {
     /// rxing's port of zxing-cpp's QR reader.
     Rxing,
@@ -148,41 +152,67 @@ pub enum Engine {
     Rqrr,
 }
 
-/// One code found in a frame.
+/// One code found in a frame or image.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DecodedCode {
     /// The content bytes as encoded in the symbol.
     pub raw: Vec<u8>,
     /// The content as text.
     pub text: String,
     /// Corners in frame coordinates: top-left, top-right, bottom-right, bottom-left when the
-    /// engine reports orientation, else the engine's order.
-    pub corners: [Point; 4],
+    /// engine reports orientation, else the engine's order (for drawing a highlight).
+    pub corners: Vec<Point>,
     /// The engine that decoded it.
     pub engine: Engine,
     /// The ladder pass that found it (for benchmarks and tuning).
-    pub pass: &'static str,
-    /// The parsed payload, or why it is not usable.
-    #[serde(serialize_with = "ser_payload")]
-    pub payload: Result<Scanned, ScanError>,
+    pub pass: String,
+    /// The parsed payment, when the content is one.
+    pub payload: Option<Scanned>,
+    /// Why the content is not a usable payment, when it is not.
+    pub problem: Option<ScanProblem>,
 }
 
-fn ser_payload<S: serde::Serializer>(
-    p: &Result<Scanned, ScanError>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    #[derive(Serialize)]
-    struct E<'a> {
-        code: &'a str,
-        message: String,
-    }
-    match p {
-        Ok(v) => v.serialize(s),
-        Err(e) => E {
-            code: e.code(),
-            message: e.to_string(),
+impl DecodedCode {
+    /// The parse result as one value: the payment, or why the content is not one.
+    pub fn result(&self) -> Result<&Scanned, &ScanProblem> {
+        match (&self.payload, &self.problem) {
+            (Some(s), _) => Ok(s),
+            (None, Some(p)) => Err(p),
+            (None, None) => Err(&NO_PROBLEM),
         }
-        .serialize(s),
+    }
+
+    /// Whether the code is a payment billtap can pay itself.
+    pub fn is_payable(&self) -> bool {
+        self.payload.as_ref().is_some_and(|s| s.payable)
+    }
+}
+
+/// Never built by this module (every code gets a payload or a problem); there so `result` is
+/// total for values a caller assembled by hand.
+static NO_PROBLEM: std::sync::LazyLock<ScanProblem> =
+    std::sync::LazyLock::new(|| ScanProblem::from(&ScanError::Empty));
+
+/// A camera frame's luma plane, owned (what a host hands over: Android `ImageProxy` plane 0,
+/// iOS `CVPixelBuffer` plane 0); [`LumaFrame`] is the borrowed view the decoder reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Frame {
+    /// Luma bytes, `stride * (height - 1) + width` at least.
+    pub data: Vec<u8>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes per row.
+    pub stride: u32,
+}
+
+impl Frame {
+    /// The checked borrowed view.
+    pub fn luma(&self) -> Result<LumaFrame<'_>, ScanError> {
+        LumaFrame::new(&self.data, self.width, self.height, self.stride)
     }
 }
 
@@ -400,7 +430,7 @@ pub fn scan_frame_with(
                 height = base.h,
                 "codes found"
             );
-            return Ok(found);
+            return Ok(payable_first(found));
         }
     }
     tracing::debug!(
@@ -410,6 +440,18 @@ pub fn scan_frame_with(
         "no code in frame"
     );
     Ok(Vec::new())
+}
+
+/// A bill often carries several codes (an e-invoice code, an app-download link, the payment
+/// code): the one billtap can pay comes first, then other payments, then the rest, each group
+/// in the order the engine found them.
+fn payable_first(mut codes: Vec<DecodedCode>) -> Vec<DecodedCode> {
+    codes.sort_by_key(|c| match &c.payload {
+        Some(s) if s.payable => 0,
+        Some(_) => 1,
+        None => 2,
+    });
+    codes
 }
 
 fn run_pass(pass: Pass, base: &Gray) -> Vec<DecodedCode> {
@@ -441,13 +483,18 @@ fn finish(
     } else {
         parse_payload(&raw, None)
     };
+    let (payload, problem) = match payload {
+        Ok(p) => (Some(p), None),
+        Err(e) => (None, Some(ScanProblem::from(&e))),
+    };
     DecodedCode {
         raw,
         text,
-        corners,
+        corners: corners.to_vec(),
         engine,
-        pass: pass.name(),
+        pass: pass.name().to_string(),
         payload,
+        problem,
     }
 }
 

@@ -3,13 +3,16 @@
 use serde::Serialize;
 
 use super::ScanError;
-use super::types::{BillReference, Detail, Format, RefKind, Scanned, Warning, WarningCode};
+use super::types::{
+    BillReference, Detail, Format, NamedValue, RefKind, Scanned, Warning, WarningCode,
+};
 use crate::money::{Currency, Money};
 
 const F: Format = Format::Gost;
 
 /// A parsed GOST R 56042 payment document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct GostPayment {
     /// Encoding the header declares: `windows-1251`, `utf-8` or `koi8-r`.
     pub encoding: String,
@@ -26,7 +29,7 @@ pub struct GostPayment {
     /// Amount (`Sum`, in kopecks in the code).
     pub amount: Option<Money>,
     /// Every other requisite, in order (`Purpose`, `PayeeINN`, `PersAcc`, `PaymPeriod`, …).
-    pub fields: Vec<(String, String)>,
+    pub fields: Vec<NamedValue>,
 }
 
 impl GostPayment {
@@ -34,8 +37,8 @@ impl GostPayment {
     pub fn field(&self, key: &str) -> Option<&str> {
         self.fields
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .find(|f| f.name == key)
+            .map(|f| f.value.as_str())
     }
 }
 
@@ -151,7 +154,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Scanned, ScanError> {
         bic,
         corresp_acc,
         amount,
-        fields,
+        fields: fields.into_iter().map(NamedValue::from).collect(),
     };
     let mut refs = Vec::new();
     for (key, kind) in [

@@ -29,16 +29,17 @@ pub use emv::{
 };
 pub use epc::EpcTransfer;
 pub use frame::{
-    DecodedCode, Engine, LumaFrame, Point, Region, ScanOptions, scan_frame, scan_frame_with,
+    DecodedCode, Engine, Frame, LumaFrame, Point, Region, ScanOptions, scan_frame, scan_frame_with,
 };
 pub use gost::GostPayment;
 pub use render::{QrImage, render_matrix, render_png_luma, render_svg, render_terminal};
-pub use report::{ErrorReport, PayloadReport};
+pub use report::PayloadReport;
 pub use spayd::Spayd;
 pub use swiss::{Swico, SwissAddress, SwissBill, SwissReference};
 pub use text::{decode_text, eci_to_encoding};
 pub use types::{
-    BillReference, Detail, Format, Initiation, RefKind, ScanError, Scanned, Warning, WarningCode,
+    BillReference, Detail, Format, Initiation, NamedValue, RefKind, ScanError, ScanProblem,
+    Scanned, Warning, WarningCode,
 };
 pub use upi::UpiPayment;
 pub use wallet::{WalletLink, WalletProvider};

@@ -3,16 +3,7 @@
 
 use serde::Serialize;
 
-use super::types::{BillReference, Detail, Format, ScanError, Scanned, Warning};
-
-/// One error in a report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ErrorReport {
-    /// Stable snake_case code (`checksum`, `invalid_field`, …).
-    pub code: String,
-    /// A sentence a person can act on.
-    pub message: String,
-}
+use super::types::{BillReference, Detail, Format, ScanError, ScanProblem, Scanned, Warning};
 
 /// The stable, flat view of a parse result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,7 +13,7 @@ pub struct PayloadReport {
     /// Whether the payload parsed without errors.
     pub valid: bool,
     /// Why it is not valid; empty when valid.
-    pub errors: Vec<ErrorReport>,
+    pub errors: Vec<ScanProblem>,
     /// Things to show the user; may be non-empty for valid payloads.
     pub warnings: Vec<Warning>,
     /// Whether billtap can pay it itself.
@@ -50,6 +41,14 @@ impl PayloadReport {
     /// Builds the report for a parse result.
     pub fn from_result(r: &Result<Scanned, ScanError>) -> Self {
         match r {
+            Ok(s) => Self::from_parts(Ok(s)),
+            Err(e) => Self::from_parts(Err(&ScanProblem::from(e))),
+        }
+    }
+
+    /// Builds the report for a decoded code's result.
+    pub fn from_parts(r: Result<&Scanned, &ScanProblem>) -> Self {
+        match r {
             Ok(s) => PayloadReport {
                 kind: s.format,
                 valid: true,
@@ -65,13 +64,10 @@ impl PayloadReport {
                 is_static: Some(s.is_static()),
                 detail: Some(s.detail.clone()),
             },
-            Err(e) => PayloadReport {
-                kind: e.format(),
+            Err(p) => PayloadReport {
+                kind: p.format,
                 valid: false,
-                errors: vec![ErrorReport {
-                    code: e.code().to_string(),
-                    message: e.to_string(),
-                }],
+                errors: vec![p.clone()],
                 warnings: Vec::new(),
                 payable: false,
                 payee_name: None,

@@ -4,13 +4,16 @@ use serde::Serialize;
 
 use super::ScanError;
 use super::checks::parse_iban;
-use super::types::{BillReference, Detail, Format, RefKind, Scanned, Warning, WarningCode};
+use super::types::{
+    BillReference, Detail, Format, NamedValue, RefKind, Scanned, Warning, WarningCode,
+};
 use crate::money::{Currency, Money};
 
 const F: Format = Format::Spayd;
 
 /// A parsed SPAYD payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Spayd {
     /// Version (`1.0`).
     pub version: String,
@@ -27,7 +30,7 @@ pub struct Spayd {
     /// Due date (`DT`, YYYYMMDD).
     pub due_date: Option<String>,
     /// Every key and value, percent-decoded, in order.
-    pub fields: Vec<(String, String)>,
+    pub fields: Vec<NamedValue>,
 }
 
 /// Parses a SPAYD string.
@@ -138,7 +141,7 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
         recipient: get("RN"),
         message: get("MSG"),
         due_date,
-        fields: raw,
+        fields: raw.into_iter().map(NamedValue::from).collect(),
     };
     let scanned = Scanned::transfer(
         F,

@@ -11,6 +11,7 @@ const F: Format = Format::SwissQrBill;
 
 /// A structured (`S`) or, before November 2025, combined (`K`) address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SwissAddress {
     /// `S` structured, `K` combined (deprecated).
     pub kind: String,
@@ -31,6 +32,7 @@ pub struct SwissAddress {
 /// The payment reference of a QR-bill.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", content = "value")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum SwissReference {
     /// `QRR`: 27-digit QR reference (requires a QR-IBAN).
     #[serde(rename = "QRR")]
@@ -45,6 +47,7 @@ pub enum SwissReference {
 
 /// Swico `//S1/` structured billing information.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Swico {
     /// 10 invoice number.
     pub invoice_number: Option<String>,
@@ -66,6 +69,7 @@ pub struct Swico {
 
 /// A parsed Swiss QR-bill.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SwissBill {
     /// Version (`0200`).
     pub version: String,

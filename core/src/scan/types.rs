@@ -12,6 +12,7 @@ use crate::money::{Currency, Money};
 /// Which payload format a code carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Format {
     /// EMVCo Merchant-Presented Mode (incl. UnionPay, PIX, PayNow, PromptPay, billtap bills…).
     EmvMpm,
@@ -78,6 +79,7 @@ impl fmt::Display for Format {
 /// Whether a code is reusable (static) or made for one payment (dynamic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Initiation {
     /// Reusable: the payer usually enters the amount (EMV tag 01 = 11).
     Static,
@@ -88,6 +90,7 @@ pub enum Initiation {
 /// What a bill reference means, so the lookup step can send it to the right field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum RefKind {
     /// A bill or invoice number (EMV 62.01, Swico invoice number, GOST DocNo).
     BillNumber,
@@ -164,6 +167,7 @@ impl RefKind {
 
 /// One bill reference carried by a code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct BillReference {
     /// What it means.
     pub kind: RefKind,
@@ -171,9 +175,33 @@ pub struct BillReference {
     pub value: String,
 }
 
+/// One named value of a format's own (a GOST requisite, a UPI or SPAYD parameter), in the
+/// order the code gives them. Serialized as a `[name, value]` pair (docs/json.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct NamedValue {
+    /// The name as written in the code.
+    pub name: String,
+    /// The value.
+    pub value: String,
+}
+
+impl From<(String, String)> for NamedValue {
+    fn from((name, value): (String, String)) -> Self {
+        NamedValue { name, value }
+    }
+}
+
+impl Serialize for NamedValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.name, &self.value).serialize(s)
+    }
+}
+
 /// Why a warning was raised, for hosts that want to react to a specific one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum WarningCode {
     /// A version or format indicator this parser does not know.
     UnknownVersion,
@@ -191,6 +219,7 @@ pub enum WarningCode {
 
 /// Something odd about a code that does not stop it being used; shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Warning {
     /// Machine-readable reason.
     pub code: WarningCode,
@@ -210,6 +239,7 @@ impl Warning {
 /// The format-specific details behind the common view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "format", rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Detail {
     /// EMVCo merchant QR.
     EmvMpm(EmvMerchant),
@@ -231,6 +261,7 @@ pub enum Detail {
 
 /// A parsed payment code: one common view for bill lookup plus the format's own details.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Scanned {
     /// The format the code carries.
     pub format: Format,
@@ -310,6 +341,29 @@ impl Scanned {
             initiation: Scanned::initiation_from_amount(&amount),
             warnings,
             detail,
+        }
+    }
+}
+
+/// Why a decoded code's content is not a usable payment (a code was found; its content
+/// failed): the form a [`ScanError`] takes inside a result, in JSON and across the FFI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ScanProblem {
+    /// Stable snake_case code (`checksum`, `invalid_field`, …; [`ScanError::code`]).
+    pub code: String,
+    /// The format recognised ([`Format::Unknown`] when none was).
+    pub format: Format,
+    /// A sentence a person can act on.
+    pub message: String,
+}
+
+impl From<&ScanError> for ScanProblem {
+    fn from(e: &ScanError) -> Self {
+        ScanProblem {
+            code: e.code().to_string(),
+            format: e.format(),
+            message: e.to_string(),
         }
     }
 }

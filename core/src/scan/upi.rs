@@ -3,13 +3,16 @@
 use serde::Serialize;
 
 use super::ScanError;
-use super::types::{BillReference, Detail, Format, RefKind, Scanned, Warning, WarningCode};
+use super::types::{
+    BillReference, Detail, Format, NamedValue, RefKind, Scanned, Warning, WarningCode,
+};
 use crate::money::{Currency, Money};
 
 const F: Format = Format::Upi;
 
 /// A parsed UPI payment link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct UpiPayment {
     /// `pa`: payee VPA (`name@bank`).
     pub payee_address: String,
@@ -32,7 +35,7 @@ pub struct UpiPayment {
     /// `mode`: initiation mode.
     pub mode: Option<String>,
     /// Other parameters, as given.
-    pub other: Vec<(String, String)>,
+    pub other: Vec<NamedValue>,
 }
 
 /// Parses a `upi://pay?…` link.
@@ -111,9 +114,9 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
         minimum_amount,
         url: take("url", &mut params),
         mode: take("mode", &mut params),
-        other: params,
+        other: params.into_iter().map(NamedValue::from).collect(),
     };
-    if u.other.iter().any(|(k, _)| k == "sign") {
+    if u.other.iter().any(|f| f.name == "sign") {
         warnings.push(Warning::new(
             WarningCode::Unverified,
             "the link's signature is not verified by billtap",

@@ -8,6 +8,7 @@ use super::types::{Detail, Format, Initiation, Scanned, Warning, WarningCode};
 /// The wallet a link belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum WalletProvider {
     /// Alipay (支付宝).
     Alipay,
@@ -39,6 +40,7 @@ impl WalletProvider {
 
 /// A link for an external wallet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct WalletLink {
     /// Which wallet.
     pub provider: WalletProvider,
