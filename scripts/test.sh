@@ -130,7 +130,7 @@ python_suite() {
 kotlin_suite() {
   local K=$TOOLS/node_modules/kotlin-compiler
   local CP=/usr/share/java/jna.jar:$K/lib/kotlinx-coroutines-core-jvm.jar
-  "$K/bin/kotlinc" -nowarn -cp "$CP" target/bindings/kotlin/uniffi/billtap_ffi/billtap_ffi.kt bindings/tests/kotlin/*.kt -d target/kotlin-tests.jar &&
+  "$K/bin/kotlinc" -nowarn -cp "$CP" target/bindings/kotlin/uniffi/billtap_core/billtap_core.kt target/bindings/kotlin/uniffi/billtap_ffi/billtap_ffi.kt bindings/tests/kotlin/*.kt -d target/kotlin-tests.jar &&
     java -Djna.library.path="$ROOT/target/debug" -Dbilltap.root="$ROOT" -cp "target/kotlin-tests.jar:$CP:$K/lib/kotlin-stdlib.jar" MainKt
 }
 

@@ -1,5 +1,6 @@
 // Kotlin/JVM side of the FFI overhead benchmark (see bindings/bench/run.py).
 import java.io.File
+import uniffi.billtap_core.*
 import uniffi.billtap_ffi.*
 
 const val PIX = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
@@ -9,7 +10,7 @@ fun main(args: Array<String>) {
     val iterations = args[1].toInt()
     val frames = dir.listFiles { f -> f.name.endsWith(".gray") }!!.sortedBy { it.name }.map { f ->
         val (w, h) = f.name.removeSuffix(".gray").substringAfterLast('-').split('x').map { it.toUInt() }
-        Frame(f.readBytes(), w, h, w, null, false)
+        Frame(f.readBytes(), w, h, w)
     }
     val bytes = PIX.toByteArray()
     // JIT warm-up: longer than Python's, so the JVM measures compiled code.
@@ -20,7 +21,7 @@ fun main(args: Array<String>) {
     var found = 0
     val scanMs = frames.map { f ->
         val s = System.nanoTime()
-        found += scanFrame(f).size
+        found += scanFrame(f, ScanOptions(null, true)).size
         (System.nanoTime() - s) / 1e6
     }
     println("{\"parse_us\": $parseUs, \"scan_ms\": [${scanMs.joinToString(",")}], \"found\": $found}")

@@ -32,9 +32,12 @@ def main():
     sh("cargo", "build", "-q", "--release", "-p", "billtap-ffi", "-p", "billtap-bench")
     sh("cargo", "build", "-q", "-p", "uniffi-bindgen")
     gen = os.path.join(out, "ffi-bindings")
-    for lang in ("python", "kotlin"):
-        sh("target/debug/uniffi-bindgen", "generate", "target/release/libbilltap_ffi.so", "--no-format", "-l", lang, "-o", gen,
+    # Python: the two modules (billtap_core, billtap_ffi) as the package maturin builds.
+    for lang, dest in (("python", os.path.join(gen, "billtap")), ("kotlin", gen)):
+        sh("target/debug/uniffi-bindgen", "generate", "target/release/libbilltap_ffi.so", "--no-format", "-l", lang, "-o", dest,
            stdout=subprocess.DEVNULL)
+    with open(os.path.join(gen, "billtap", "__init__.py"), "w") as f:
+        f.write("from .billtap_core import *  # NOQA\nfrom .billtap_ffi import *  # NOQA\n")
     sh("target/release/gen-frames", frames, str(args.per), stderr=subprocess.DEVNULL)
     from PIL import Image
     os.makedirs(raw, exist_ok=True)
@@ -48,13 +51,14 @@ def main():
     results["rust"] = json.loads(sh("target/release/ffi-baseline", raw, str(args.iterations), capture_output=True, text=True).stdout)
     env = dict(os.environ, PYTHONPATH=gen)
     import shutil
-    shutil.copy(os.path.join(ROOT, "target/release/libbilltap_ffi.so"), gen)
+    shutil.copy(os.path.join(ROOT, "target/release/libbilltap_ffi.so"), os.path.join(gen, "billtap"))
     results["python"] = json.loads(subprocess.run([os.path.join(TOOLS, "venv/bin/python"), "bindings/bench/bench.py", raw, str(args.iterations)],
                                                   cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout)
     K = os.path.join(TOOLS, "node_modules/kotlin-compiler")
     cp = f"/usr/share/java/jna.jar:{K}/lib/kotlinx-coroutines-core-jvm.jar"
     jar = os.path.join(out, "ffi-bench.jar")
-    sh(f"{K}/bin/kotlinc", "-nowarn", "-cp", cp, os.path.join(gen, "uniffi/billtap_ffi/billtap_ffi.kt"), "bindings/bench/Bench.kt", "-d", jar,
+    sh(f"{K}/bin/kotlinc", "-nowarn", "-cp", cp, os.path.join(gen, "uniffi/billtap_core/billtap_core.kt"),
+       os.path.join(gen, "uniffi/billtap_ffi/billtap_ffi.kt"), "bindings/bench/Bench.kt", "-d", jar,
        stderr=subprocess.DEVNULL)
     results["kotlin"] = json.loads(sh("java", f"-Djna.library.path={os.path.join(ROOT, 'target/release')}", "-cp",
                                       f"{jar}:{cp}:{K}/lib/kotlin-stdlib.jar", "BenchKt", raw, str(args.iterations),

@@ -3,6 +3,8 @@ import java.io.File
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.runBlocking
+// Two packages: core's own types and host ports, and the FFI's entry object and errors.
+import uniffi.billtap_core.*
 import uniffi.billtap_ffi.*
 
 val root: File = File(System.getProperty("billtap.root") ?: ".").absoluteFile
@@ -36,7 +38,7 @@ fun hostLuma(encoded: ByteArray): Frame {
     val gray = java.awt.image.BufferedImage(img.width, img.height, java.awt.image.BufferedImage.TYPE_BYTE_GRAY)
     gray.graphics.drawImage(img, 0, 0, null)
     val data = (gray.raster.dataBuffer as java.awt.image.DataBufferByte).data
-    return Frame(data, img.width.toUInt(), img.height.toUInt(), img.width.toUInt(), null, false)
+    return Frame(data, img.width.toUInt(), img.height.toUInt(), img.width.toUInt())
 }
 
 fun check(cond: Boolean, what: () -> String) {
@@ -56,8 +58,9 @@ inline fun <reified E : Throwable> expectThrows(block: () -> Unit): E {
 fun config(url: String = "https://platform.example.cn", keys: List<String> = listOf("k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), limit: String? = null) =
     BilltapConfig(url, keys, "/tmp/billtap-kt.sqlite", "zh-CN", staticCodeLimit = limit)
 
-fun pixFrame(region: Region? = null, fast: Boolean = false) =
-    Frame(frames("pix-200x160-stride216.gray"), 200u, 160u, 216u, region, fast)
+fun pixFrame() = Frame(frames("pix-200x160-stride216.gray"), 200u, 160u, 216u)
+
+val STILL = ScanOptions(null, true)
 
 class Recorder : Logger {
     val lines = java.util.Collections.synchronizedList(mutableListOf<Triple<LogLevel, String, String>>())
@@ -75,28 +78,30 @@ class Exploding : Logger {
 }
 
 fun main() {
-    test("parsePayload gives the common view") {
+    test("parsePayload gives the common view and every detail") {
         val p = parsePayload(EMVCO.toByteArray())
-        check(p.format == PayloadFormat.EMV_MPM && p.payable && !p.isStatic) { "$p" }
+        check(p.format == Format.EMV_MPM && p.payable && p.initiation == Initiation.DYNAMIC) { "$p" }
         check(p.payeeName == "BEST TRANSPORT" && p.payeeNameLocal == "最佳运输") { "$p" }
-        check(p.amount == "23.72" && p.currency == "CNY" && p.currencyMinorUnits == 2u) { "$p" }
+        check(p.amount == "23.72 CNY" && p.currency == "CNY") { "$p" }
         check(p.references.contains(BillReference(RefKind.STORE, "1234"))) { "${p.references}" }
         check(p.warnings.any { it.code == WarningCode.PAYER_INPUT }) { "${p.warnings}" }
-        check(java.math.BigDecimal(p.amount) == java.math.BigDecimal("23.72")) { "decimal string" }
+        check(java.math.BigDecimal(p.amount!!.substringBefore(' ')) == java.math.BigDecimal("23.72")) { "decimal string" }
+        val detail = (p.detail as Detail.EmvMpm).v1
+        check(detail.merchantAccounts.map { it.tag } == listOf("29", "31") && detail.mcc == "4111") { "$detail" }
     }
     test("parse errors are typed exceptions") {
         val damaged = expectThrows<ScanException.Damaged> { parsePayload(PIX.replace("Fulano", "Fulana").toByteArray()) }
-        check(damaged.code == "checksum" && damaged.format == PayloadFormat.EMV_MPM) { "$damaged" }
+        check(damaged.code == "checksum" && damaged.format == Format.EMV_MPM) { "$damaged" }
         expectThrows<ScanException.CustomerCode> { parsePayload("hQVDUFYwMWEaTwegAAAAVVVVVw8SNFZ4kBI0WNGRIgESNF8=".toByteArray()) }
         val other = expectThrows<ScanException.NotAPayment> { parsePayload("https://example.com/4111111111111111".toByteArray()) }
         check(!other.toString().contains("4111")) { "content must be scrubbed: $other" }
     }
     test("scanFrame reads a strided luma buffer and honours the region") {
-        val codes = scanFrame(pixFrame())
+        val codes = scanFrame(pixFrame(), STILL)
         check(codes.map { it.text } == listOf(PIX)) { "$codes" }
         check(codes[0].payload?.currency == "BRL" && codes[0].problem == null && codes[0].corners.size == 4) { "${codes[0]}" }
-        check(scanFrame(pixFrame(Region(150u, 0u, 50u, 160u), fast = true)).isEmpty()) { "region" }
-        expectThrows<ScanException.BadImage> { scanFrame(Frame(ByteArray(100), 200u, 160u, 216u, null, false)) }
+        check(scanFrame(pixFrame(), ScanOptions(Region(150u, 0u, 50u, 160u), false)).isEmpty()) { "region" }
+        expectThrows<ScanException.BadImage> { scanFrame(Frame(ByteArray(100), 200u, 160u, 216u), STILL) }
     }
     test("async scans of a PNG file and of a photo the host decoded are suspend functions") {
         val app = Billtap(config())
@@ -107,14 +112,14 @@ fun main() {
             val photo = hostLuma(frames("water-bill-crop.jpg"))
             val results = listOf(
                 async { app.scanImage(frames("water-bill-crop.png")) },
-                async { app.scanFrameAsync(photo) },
+                async { app.scanFrameAsync(photo, STILL) },
             ).awaitAll()
             for (codes in results) {
                 val p = codes[0].payload!!
-                check(p.amount == "268.40" && p.payeeNameLocal == "北京市自来水集团") { "$p" }
+                check(p.amount == "268.40 CNY" && p.payeeNameLocal == "北京市自来水集团") { "$p" }
                 check(p.references.contains(BillReference(RefKind.BILLER_ID, "BJ-WATER-001"))) { "${p.references}" }
             }
-            check(app.scanFrameAsync(pixFrame())[0].text == PIX) { "frame" }
+            check(app.scanFrameAsync(pixFrame(), STILL)[0].text == PIX) { "frame" }
             val refused = expectThrows<ScanException.BadImage> { runBlocking { app.scanImage(frames("water-bill-crop.jpg")) } }
             check(refused.reason.contains("JPEG") && refused.reason.contains("scan_frame")) { refused.reason }
             expectThrows<ScanException.BadImage> { runBlocking { app.scanImage("not an image".toByteArray()) } }
@@ -158,27 +163,28 @@ fun main() {
         val app = Billtap(BilltapConfig(sandboxUrl, listOf(sandboxKey), "/tmp/billtap-kt-platform/b.sqlite", "zh-CN"))
         runBlocking {
             val catalog = app.catalog()
-            check(catalog.size == 9 && catalog[0].name == "生活缴费") { "$catalog" }
+            check(catalog.categories.size == 9 && catalog.categories[0].name == "生活缴费" && !catalog.fromCache) { "$catalog" }
             val page = app.searchBillers(BillerQuery("自来水", null, "11", null, null))
             check(page.items.map { it.id } == listOf("BJ-WATER-001")) { "$page" }
             val view = app.lookupBills("BJ-WATER-001", mapOf("account" to "110105-3345-0871"))
-            check(view.payee?.name == "北京市自来水集团" && view.bills[0].amountDue == "268.40") { "$view" }
+            check(view.payee?.name == "北京市自来水集团" && view.bills[0].amountDue == "268.40 CNY") { "$view" }
+            check(view.payee!!.lookupFields[0].label.zh.isNotEmpty() && view.payee!!.names.en == "Beijing Waterworks") { "$view" }
             val refused = expectThrows<PlatformException.Refused> { runBlocking { app.lookupBills("BJ-WATER-001", mapOf("account" to "12")) } }
             check(refused.kind == "validation" && refused.fields.containsKey("account")) { "$refused" }
             val code = app.scanImage(frames("water-bill-crop.png"))[0]
-            val resolved = app.resolve(code.raw)
+            val resolved = app.resolve(code.payload!!)
             check(resolved.payee?.id == "BJ-WATER-001" && resolved.bills[0].id == "W202610-0088123") { "$resolved" }
-            val unknown = app.resolve(PIX.toByteArray())
+            val unknown = app.resolve(parsePayload(PIX.toByteArray()))
             check(unknown.payee == null && unknown.warnings.map { it.code } == listOf(PayeeWarningCode.UNREGISTERED)) { "$unknown" }
             check(unknown.warnings[0].message.contains("未在缴费平台登记")) { "$unknown" }
-            val hospital = app.resolve(HOSPITAL.toByteArray())
+            val hospital = app.resolve(parsePayload(HOSPITAL.toByteArray()))
             check(hospital.payee?.name == "北京市人民医院" && hospital.warnings.isEmpty()) { "$hospital" }
             // A swapped sticker: the platform's payee is shown, with a warning in the app's language.
-            val sticker = app.resolve(STICKER.toByteArray())
+            val sticker = app.resolve(parsePayload(STICKER.toByteArray()))
             check(sticker.payee?.id == "BJ-WATER-001" && sticker.warnings.map { it.code } == listOf(PayeeWarningCode.NAME_MISMATCH)) { "$sticker" }
             check(sticker.warnings[0].message.contains("（快捷代缴服务中心）与平台登记的收款方（北京市自来水集团）")) { "$sticker" }
             val english = Billtap(BilltapConfig(sandboxUrl, listOf(sandboxKey), "/tmp/billtap-kt-platform/b.sqlite", "en"))
-            val stickerEn = english.resolve(STICKER.toByteArray())
+            val stickerEn = english.resolve(parsePayload(STICKER.toByteArray()))
             check(stickerEn.warnings[0].message.contains("is not the registered payee (Beijing Waterworks)")) { "$stickerEn" }
         }
         val forged = Billtap(BilltapConfig(sandboxUrl, listOf("sandbox-1:" + "A".repeat(43) + "="), "/tmp/billtap-kt-platform/c.sqlite", "zh-CN"))
@@ -207,7 +213,7 @@ fun main() {
         }
         runBlocking {
             val a = app()
-            check(a.catalog().size == 9) { "catalog" }
+            check(a.catalog().categories.size == 9) { "catalog" }
             val view = a.lookupBills("BJ-WATER-001", mapOf("account" to "110105-3345-0871"))
             check(view.bills[0].holderNameMasked == "张*明" && view.bills[0].lineItems[0].amount == "268.40 CNY") { "$view" }
             fault("/v1/billers", "replay")
@@ -217,7 +223,7 @@ fun main() {
             val forged = expectThrows<PlatformException.Untrusted> { runBlocking { a.lookupBills("BJ-WATER-001", mapOf("account" to "110105-3345-0871")) } }
             check(forged.code == UntrustedReason.BAD_SIGNATURE) { "$forged" }
             fault("/v1/catalog", "unsigned_503", 3)
-            check(a.catalog().size == 9) { "the offline catalog behind a load balancer's 503" }
+            check(a.catalog().let { it.categories.size == 9 && it.fromCache }) { "the offline catalog behind a load balancer's 503" }
             expectThrows<PlatformException.Unreachable> { runBlocking { app(redirector, "r").lookupBills("BJ-WATER-001", mapOf("account" to "110105-3345-0871")) } }
             check(targetHits.get() == 0) { "the redirect target was contacted" }
             val big = expectThrows<PlatformException.Untrusted> { runBlocking { app(huge, "h").catalog() } }

@@ -1,7 +1,6 @@
 """billtap through its Python bindings: every exported item, against real files.
 
-Runs against the `billtap` package (maturin, `pip install ./bindings`) or, with
-BILLTAP_BINDINGS=dir, against generated bindings in that directory.
+Runs against the `billtap` package (maturin, `pip install ./bindings`).
 """
 import asyncio
 import io
@@ -12,10 +11,9 @@ import threading
 import pytest
 from PIL import Image
 
-try:
-    from billtap import billtap_ffi as bt
-except ImportError:  # generated bindings on sys.path (scripts/test.sh sets PYTHONPATH)
-    import billtap_ffi as bt
+# One package, two modules: `billtap_core` (core's own records, enums and host ports) and
+# `billtap_ffi` (the entry object, errors, free functions); the package re-exports both.
+import billtap as bt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 FRAMES = os.path.join(ROOT, "tests", "fixtures", "frames")
@@ -38,21 +36,27 @@ def read(name):
         return f.read()
 
 
-def test_parse_payload_gives_the_common_view():
+def test_parse_payload_gives_the_common_view_and_every_detail():
     p = bt.parse_payload(EMVCO.encode())
-    assert p.format == bt.PayloadFormat.EMV_MPM
-    assert p.payable and not p.is_static
+    assert p.format == bt.Format.EMV_MPM
+    assert p.payable and p.initiation == bt.Initiation.DYNAMIC
     assert p.payee_name == "BEST TRANSPORT" and p.payee_name_local == "最佳运输"
-    assert (p.amount, p.currency, p.currency_minor_units) == ("23.72", "CNY", 2)
+    assert (p.amount, p.currency) == ("23.72 CNY", "CNY")  # money as its exact string
     assert bt.BillReference(kind=bt.RefKind.STORE, value="1234") in p.references
     assert any(w.code == bt.WarningCode.PAYER_INPUT for w in p.warnings)
-    assert '"format":"emv_mpm"' in p.detail_json
+    # Nothing lost at the boundary: the format's own fields arrive typed.
+    assert p.detail.is_EMV_MPM()
+    emv_detail = p.detail[0]
+    assert [a.tag for a in emv_detail.merchant_accounts] == ["29", "31"]
+    assert emv_detail.mcc == "4111" and emv_detail.additional.store_label == "1234"
+    swiss = bt.parse_payload(fixture_payload("swiss-sample2-qrr-swico").encode())
+    assert swiss.detail.is_SWISS_QR_BILL() and swiss.detail[0].creditor.country == "CH"
 
 
 def test_parse_errors_are_typed_exceptions():
     with pytest.raises(bt.ScanError.Damaged) as e:
         bt.parse_payload(PIX.replace("Fulano", "Fulana").encode())
-    assert e.value.code == "checksum" and e.value.format == bt.PayloadFormat.EMV_MPM
+    assert e.value.code == "checksum" and e.value.format == bt.Format.EMV_MPM
     assert "do not pay" in e.value.reason
     with pytest.raises(bt.ScanError.CustomerCode):
         bt.parse_payload(b"hQVDUFYwMWEaTwegAAAAVVVVVw8SNFZ4kBI0WNGRIgESNF8=")
@@ -63,15 +67,16 @@ def test_parse_errors_are_typed_exceptions():
 
 def test_scan_frame_with_stride_and_region():
     data = read("pix-200x160-stride216.gray")
-    codes = bt.scan_frame(bt.Frame(data=data, width=200, height=160, stride=216, region=None, fast=False))
+    still = bt.ScanOptions(region=None, try_harder=True)
+    codes = bt.scan_frame(bt.Frame(data=data, width=200, height=160, stride=216), still)
     assert [c.text for c in codes] == [PIX]
     assert codes[0].payload.currency == "BRL" and codes[0].problem is None
     assert len(codes[0].corners) == 4 and all(30 <= c.x <= 160 for c in codes[0].corners)
-    empty = bt.scan_frame(bt.Frame(data=data, width=200, height=160, stride=216,
-                                   region=bt.Region(x=150, y=0, width=50, height=160), fast=True))
+    empty = bt.scan_frame(bt.Frame(data=data, width=200, height=160, stride=216),
+                          bt.ScanOptions(region=bt.Region(x=150, y=0, width=50, height=160), try_harder=False))
     assert empty == []
     with pytest.raises(bt.ScanError.BadImage):
-        bt.scan_frame(bt.Frame(data=data[:1000], width=200, height=160, stride=216, region=None, fast=False))
+        bt.scan_frame(bt.Frame(data=data[:1000], width=200, height=160, stride=216), still)
 
 
 def test_async_scans_of_a_png_file_and_of_a_photo_the_host_decoded():
@@ -85,14 +90,14 @@ def test_async_scans_of_a_png_file_and_of_a_photo_the_host_decoded():
         png, jpg = await asyncio.gather(
             app.scan_image(read("water-bill-crop.png")),
             app.scan_frame_async(bt.Frame(data=photo.tobytes(), width=photo.width, height=photo.height,
-                                          stride=photo.width, region=None, fast=False)))
+                                          stride=photo.width), bt.ScanOptions(region=None, try_harder=True)))
         frame = await app.scan_frame_async(bt.Frame(data=read("pix-200x160-stride216.gray"), width=200, height=160,
-                                                    stride=216, region=None, fast=False))
+                                                    stride=216), bt.ScanOptions(region=None, try_harder=True))
         return png, jpg, frame
 
     png, jpg, frame = asyncio.run(run())
     for codes in (png, jpg):
-        assert codes[0].payload.amount == "268.40"
+        assert codes[0].payload.amount == "268.40 CNY"
         assert codes[0].payload.payee_name_local == "北京市自来水集团"
         assert bt.BillReference(kind=bt.RefKind.BILLER_ID, value="BJ-WATER-001") in codes[0].payload.references
     assert frame[0].text == PIX
@@ -174,16 +179,19 @@ def test_platform_catalog_search_lookup_and_resolve_against_the_sandbox(tmp_path
         with pytest.raises(bt.PlatformError.Refused) as refused:
             await app.lookup_bills("BJ-WATER-001", {"account": "12"})
         codes = await app.scan_image(read("water-bill-crop.png"))
-        resolved = await app.resolve(codes[0].raw)
-        unknown = await app.resolve(PIX.encode())
+        resolved = await app.resolve(codes[0].payload)
+        unknown = await app.resolve(bt.parse_payload(PIX.encode()))
         return catalog, page, view, refused.value, resolved, unknown
 
     catalog, page, view, refused, resolved, unknown = asyncio.run(run())
-    assert len(catalog) == 9 and catalog[0].name == "生活缴费"
+    assert len(catalog.categories) == 9 and catalog.categories[0].name == "生活缴费"
+    assert catalog.categories[0].names.en and not catalog.from_cache
     assert [b.id for b in page.items] == ["BJ-WATER-001"]
-    assert view.payee.name == "北京市自来水集团" and view.bills[0].amount_due == "268.40"
+    assert view.payee.name == "北京市自来水集团" and view.bills[0].amount_due == "268.40 CNY"
+    assert view.payee.lookup_fields[0].label.zh and view.payee.amount_rule.kind
     assert refused.kind == "validation" and "account" in refused.fields
     assert resolved.payee.id == "BJ-WATER-001" and resolved.bills[0].id == "W202610-0088123"
+    assert resolved.amount_in_code == "268.40 CNY"
     assert resolved.bills[0].account_masked.endswith("0871") and "110105" not in resolved.bills[0].account_masked
     assert unknown.payee is None and [w.code for w in unknown.warnings] == [bt.PayeeWarningCode.UNREGISTERED]
     assert "未在缴费平台登记" in unknown.warnings[0].message
@@ -215,7 +223,7 @@ def test_static_code_limit_is_checked_at_configuration():
     for bad in ["2000", "2000 XXX", "-1 CNY"]:
         with pytest.raises(bt.ConfigError.Invalid):
             bt.Billtap(config(static_code_limit=bad))
-    assert bt.parse_payload(static_pix("999.00").encode()).amount == "999.00"
+    assert bt.parse_payload(static_pix("999.00").encode()).amount == "999.00 BRL"
 
 
 @needs_sandbox
@@ -224,9 +232,12 @@ def test_static_code_above_the_limit_is_flagged_on_resolve(tmp_path):
         return bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY],
                                  database_path=str(tmp_path / "b.sqlite"), static_code_limit=limit))
 
-    above = asyncio.run(app("500.00 BRL").resolve(static_pix("999.00").encode()))
-    below = asyncio.run(app("500.00 BRL").resolve(static_pix("80.00").encode()))
-    other_currency = asyncio.run(app("500.00 CNY").resolve(static_pix("999.00").encode()))
+    def code(amount):
+        return bt.parse_payload(static_pix(amount).encode())
+
+    above = asyncio.run(app("500.00 BRL").resolve(code("999.00")))
+    below = asyncio.run(app("500.00 BRL").resolve(code("80.00")))
+    other_currency = asyncio.run(app("500.00 CNY").resolve(code("999.00")))
     flagged = [w for w in above.warnings if w.code == bt.PayeeWarningCode.STATIC_AMOUNT_ABOVE_LIMIT]
     assert len(flagged) == 1 and "要求支付 999.00 BRL，超过 500.00 BRL" in flagged[0].message, above.warnings
     assert not any(w.code == bt.PayeeWarningCode.STATIC_AMOUNT_ABOVE_LIMIT for w in below.warnings + other_currency.warnings)
@@ -239,7 +250,7 @@ def fixture_payload(name):
 
 @needs_sandbox
 def test_a_swapped_sticker_shows_the_registered_payee_and_a_warning(tmp_path):
-    sticker = fixture_payload("billtap-swapped-sticker").encode()
+    sticker = bt.parse_payload(fixture_payload("billtap-swapped-sticker").encode())
 
     def resolve(locale):
         app = bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY],
@@ -259,7 +270,7 @@ def test_a_swapped_sticker_shows_the_registered_payee_and_a_warning(tmp_path):
 def test_a_registered_merchant_code_resolves_to_its_biller(tmp_path):
     app = bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY],
                             database_path=str(tmp_path / "h.sqlite"), static_code_limit="2000.00 CNY"))
-    view = asyncio.run(app.resolve(fixture_payload("billtap-sandbox-unionpay-hospital").encode()))
+    view = asyncio.run(app.resolve(bt.parse_payload(fixture_payload("billtap-sandbox-unionpay-hospital").encode())))
     assert view.payee.id == "BJ-OUTPATIENT-001" and view.payee.name == "北京市人民医院"
     assert view.warnings == [] and view.bills == []
 
@@ -368,7 +379,8 @@ def test_the_apps_own_http_stack_carries_lookups_and_hostile_answers_are_refused
     huge_url, _ = serve_raw(huge)
 
     async def run():
-        bt.uniffi_set_event_loop(asyncio.get_running_loop())
+        # The async host port (HttpTransport) is core's: its module runs the host's coroutines.
+        bt.billtap_core.uniffi_set_event_loop(asyncio.get_running_loop())
         a = app()
         out = {"catalog": await a.catalog(),
                "view": await a.lookup_bills("BJ-WATER-001", {"account": "110105-3345-0871"})}
@@ -392,14 +404,14 @@ def test_the_apps_own_http_stack_carries_lookups_and_hostile_answers_are_refused
 
     out = asyncio.run(run())
     assert transport.calls >= 5
-    assert len(out["catalog"]) == 9
+    assert len(out["catalog"].categories) == 9
     bill = out["view"].bills[0]
     assert bill.holder_name_masked == "张*明" and bill.service_address.startswith("北京市")
     assert [l.amount for l in bill.line_items] == ["268.40 CNY"] and bill.penalties == []
     assert isinstance(out["replay"], bt.PlatformError.Untrusted) and out["replay"].code == bt.UntrustedReason.NOT_FOR_THIS_REQUEST
     assert isinstance(out["forged"], bt.PlatformError.Untrusted) and out["forged"].code == bt.UntrustedReason.BAD_SIGNATURE
     # A load balancer's 503: unreachable, and the offline catalog (verified again) is served.
-    assert len(out["lb503"]) == 9, out["lb503"]
+    assert len(out["lb503"].categories) == 9 and out["lb503"].from_cache, out["lb503"]
     assert isinstance(out["redirect"], bt.PlatformError.Unreachable) and target_hits == []
     assert isinstance(out["huge"], bt.PlatformError.Untrusted) and out["huge"].code == bt.UntrustedReason.TOO_LARGE
 
