@@ -139,9 +139,13 @@ swift_suite() {
   # The build cache records the mount path, which differs per run.
   rm -rf "$pkg/Sources" "$pkg/Tests" "$pkg/.build" && mkdir -p "$pkg"
   cp -r bindings/tests/swift/Package.swift bindings/tests/swift/Sources bindings/tests/swift/Tests "$pkg/"
-  cp target/bindings/swift/billtap_ffi.swift "$pkg/Sources/BilltapFFI/"
-  cp target/bindings/swift/billtap_ffiFFI.h "$pkg/Sources/billtap_ffiFFI/"
-  cp target/bindings/swift/billtap_ffiFFI.modulemap "$pkg/Sources/billtap_ffiFFI/module.modulemap"
+  # Two UniFFI components in one Swift module: core's types and ports, the FFI's entry object.
+  local c
+  for c in billtap_core billtap_ffi; do
+    cp "target/bindings/swift/$c.swift" "$pkg/Sources/BilltapFFI/"
+    cp "target/bindings/swift/${c}FFI.h" "$pkg/Sources/${c}FFI/"
+    cp "target/bindings/swift/${c}FFI.modulemap" "$pkg/Sources/${c}FFI/module.modulemap"
+  done
   # A mount point of this run's own, so two checkouts testing at once do not see each other.
   local mnt=/billtap-$$
   mkdir -p "$SWIFT_ROOT/proc" "$SWIFT_ROOT$mnt"

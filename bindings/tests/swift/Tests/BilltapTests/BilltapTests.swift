@@ -22,9 +22,11 @@ func config(url: String = "https://platform.example.cn", keys: [String] = ["k1:A
     BilltapConfig(platformUrl: url, pinnedPlatformKeys: keys, databasePath: "/tmp/billtap-swift.sqlite", locale: "zh-CN", staticCodeLimit: limit)
 }
 
-func pixFrame(region: Region? = nil, fast: Bool = false) throws -> Frame {
-    Frame(data: try frames("pix-200x160-stride216.gray"), width: 200, height: 160, stride: 216, region: region, fast: fast)
+func pixFrame() throws -> Frame {
+    Frame(data: try frames("pix-200x160-stride216.gray"), width: 200, height: 160, stride: 216)
 }
+
+let still = ScanOptions(region: nil, tryHarder: true)
 
 final class Recorder: Logger, @unchecked Sendable {
     private let lock = NSLock()
@@ -44,19 +46,21 @@ final class Exploding: Logger, @unchecked Sendable {
 }
 
 final class BilltapTests: XCTestCase {
-    func testParsePayloadGivesTheCommonView() throws {
+    func testParsePayloadGivesTheCommonViewAndEveryDetail() throws {
         let p = try parsePayload(bytes: Data(EMVCO.utf8))
         XCTAssertEqual(p.format, .emvMpm)
         XCTAssertTrue(p.payable)
-        XCTAssertFalse(p.isStatic)
+        XCTAssertEqual(p.initiation, .dynamic)
         XCTAssertEqual(p.payeeName, "BEST TRANSPORT")
         XCTAssertEqual(p.payeeNameLocal, "最佳运输")
-        XCTAssertEqual(p.amount, "23.72")
+        XCTAssertEqual(p.amount, "23.72 CNY")
         XCTAssertEqual(p.currency, "CNY")
-        XCTAssertEqual(p.currencyMinorUnits, 2)
         XCTAssertTrue(p.references.contains(BillReference(kind: .store, value: "1234")))
         XCTAssertTrue(p.warnings.contains { $0.code == .payerInput })
-        XCTAssertEqual(Decimal(string: p.amount!), Decimal(string: "23.72"))
+        XCTAssertEqual(Decimal(string: String(p.amount!.split(separator: " ")[0])), Decimal(string: "23.72"))
+        guard case .emvMpm(let emv) = p.detail else { return XCTFail("\(p.detail)") }
+        XCTAssertEqual(emv.merchantAccounts.map(\.tag), ["29", "31"])
+        XCTAssertEqual(emv.mcc, "4111")
     }
 
     func testParseErrorsAreTypedErrors() throws {
@@ -76,13 +80,13 @@ final class BilltapTests: XCTestCase {
     }
 
     func testScanFrameReadsAStridedBufferAndHonoursTheRegion() throws {
-        let codes = try scanFrame(frame: try pixFrame())
+        let codes = try scanFrame(frame: try pixFrame(), options: still)
         XCTAssertEqual(codes.map(\.text), [PIX])
         XCTAssertEqual(codes[0].payload?.currency, "BRL")
         XCTAssertNil(codes[0].problem)
         XCTAssertEqual(codes[0].corners.count, 4)
-        XCTAssertTrue(try scanFrame(frame: try pixFrame(region: Region(x: 150, y: 0, width: 50, height: 160), fast: true)).isEmpty)
-        XCTAssertThrowsError(try scanFrame(frame: Frame(data: Data(count: 100), width: 200, height: 160, stride: 216, region: nil, fast: false))) { error in
+        XCTAssertTrue(try scanFrame(frame: try pixFrame(), options: ScanOptions(region: Region(x: 150, y: 0, width: 50, height: 160), tryHarder: false)).isEmpty)
+        XCTAssertThrowsError(try scanFrame(frame: Frame(data: Data(count: 100), width: 200, height: 160, stride: 216), options: still)) { error in
             guard case ScanError.BadImage = error else { return XCTFail("\(error)") }
         }
     }
@@ -91,10 +95,10 @@ final class BilltapTests: XCTestCase {
         let app = try Billtap(config: config())
         XCTAssertEqual(try app.config().locale, "zh-CN")
         async let png = app.scanImage(encoded: try frames("water-bill-crop.png"))
-        async let frameCodes = app.scanFrameAsync(frame: try pixFrame())
+        async let frameCodes = app.scanFrameAsync(frame: try pixFrame(), options: still)
         let pngCodes = try await png
         let p = try XCTUnwrap(pngCodes.first?.payload)
-        XCTAssertEqual(p.amount, "268.40")
+        XCTAssertEqual(p.amount, "268.40 CNY")
         XCTAssertEqual(p.payeeNameLocal, "北京市自来水集团")
         XCTAssertTrue(p.references.contains(BillReference(kind: .billerId, value: "BJ-WATER-001")))
         let fromFrame = try await frameCodes
@@ -157,13 +161,15 @@ final class BilltapTests: XCTestCase {
         }
         let app = try Billtap(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: [key], databasePath: "/tmp/billtap-swift-platform/b.sqlite", locale: "zh-CN"))
         let catalog = try await app.catalog()
-        XCTAssertEqual(catalog.count, 9)
-        XCTAssertEqual(catalog.first?.name, "生活缴费")
+        XCTAssertEqual(catalog.categories.count, 9)
+        XCTAssertEqual(catalog.categories.first?.name, "生活缴费")
+        XCTAssertFalse(catalog.fromCache)
         let page = try await app.searchBillers(query: BillerQuery(text: "自来水", category: nil, region: "11", pageSize: nil, pageToken: nil))
         XCTAssertEqual(page.items.map(\.id), ["BJ-WATER-001"])
         let view = try await app.lookupBills(billerId: "BJ-WATER-001", fields: ["account": "110105-3345-0871"])
         XCTAssertEqual(view.payee?.name, "北京市自来水集团")
-        XCTAssertEqual(view.bills.first?.amountDue, "268.40")
+        XCTAssertEqual(view.bills.first?.amountDue, "268.40 CNY")
+        XCTAssertEqual(view.payee?.names.en, "Beijing Waterworks")
         do {
             _ = try await app.lookupBills(billerId: "BJ-WATER-001", fields: ["account": "12"])
             XCTFail("expected Refused")
@@ -172,23 +178,23 @@ final class BilltapTests: XCTestCase {
             XCTAssertNotNil(fields["account"])
         }
         let code = try await app.scanImage(encoded: try frames("water-bill-crop.png"))[0]
-        let resolved = try await app.resolve(payload: code.raw)
+        let resolved = try await app.resolve(code: try XCTUnwrap(code.payload))
         XCTAssertEqual(resolved.payee?.id, "BJ-WATER-001")
         XCTAssertEqual(resolved.bills.first?.id, "W202610-0088123")
-        let unknown = try await app.resolve(payload: Data(PIX.utf8))
+        let unknown = try await app.resolve(code: try parsePayload(bytes: Data(PIX.utf8)))
         XCTAssertNil(unknown.payee)
         XCTAssertEqual(unknown.warnings.map(\.code), [.unregistered])
         XCTAssertTrue(unknown.warnings.first?.message.contains("未在缴费平台登记") ?? false)
-        let hospital = try await app.resolve(payload: Data(HOSPITAL.utf8))
+        let hospital = try await app.resolve(code: try parsePayload(bytes: Data(HOSPITAL.utf8)))
         XCTAssertEqual(hospital.payee?.name, "北京市人民医院")
         XCTAssertTrue(hospital.warnings.isEmpty, "\(hospital.warnings)")
         // A swapped sticker: the platform's payee is shown, with a warning in the app's language.
-        let sticker = try await app.resolve(payload: Data(STICKER.utf8))
+        let sticker = try await app.resolve(code: try parsePayload(bytes: Data(STICKER.utf8)))
         XCTAssertEqual(sticker.payee?.id, "BJ-WATER-001")
         XCTAssertEqual(sticker.warnings.map(\.code), [.nameMismatch])
         XCTAssertTrue(sticker.warnings.first?.message.contains("（快捷代缴服务中心）与平台登记的收款方（北京市自来水集团）") ?? false, "\(sticker.warnings)")
         let english = try Billtap(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: [key], databasePath: "/tmp/billtap-swift-platform/b.sqlite", locale: "en"))
-        let stickerEn = try await english.resolve(payload: Data(STICKER.utf8))
+        let stickerEn = try await english.resolve(code: try parsePayload(bytes: Data(STICKER.utf8)))
         XCTAssertTrue(stickerEn.warnings.first?.message.contains("is not the registered payee (Beijing Waterworks)") ?? false, "\(stickerEn.warnings)")
         let forged = try Billtap(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: ["sandbox-1:" + String(repeating: "A", count: 43) + "="], databasePath: "/tmp/billtap-swift-platform/c.sqlite", locale: "zh-CN"))
         do {
@@ -215,7 +221,7 @@ final class BilltapTests: XCTestCase {
             XCTAssertEqual(r.status, 204)
         }
         let catalog = try await app.catalog()
-        XCTAssertEqual(catalog.count, 9)
+        XCTAssertEqual(catalog.categories.count, 9)
         let view = try await app.lookupBills(billerId: "BJ-WATER-001", fields: ["account": "110105-3345-0871"])
         XCTAssertEqual(view.bills.first?.holderNameMasked, "张*明")
         XCTAssertEqual(view.bills.first?.lineItems.first?.amount, "268.40 CNY")
@@ -236,7 +242,8 @@ final class BilltapTests: XCTestCase {
         // A load balancer's unsigned 503: the verified offline catalog is served.
         try await fault("/v1/catalog", "unsigned_503", 3)
         let offline = try await app.catalog()
-        XCTAssertEqual(offline.count, 9)
+        XCTAssertEqual(offline.categories.count, 9)
+        XCTAssertTrue(offline.fromCache)
         XCTAssertGreaterThanOrEqual(transport.calls, 6)
     }
 }
