@@ -226,3 +226,60 @@ fn a_static_code_above_the_configured_limit_is_flagged() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("2000.00 CNY"), "{err}");
 }
+
+/// A bill with several codes: the payment code beside an app-download link. The payable code
+/// comes first, the scan succeeds, and the other code is reported once, not as a failure.
+#[test]
+fn a_payable_code_beside_other_codes_exits_0_and_comes_first() {
+    let dir = std::env::temp_dir().join(format!("billtap-cli-multi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pix, link) = (dir.join("pix.png"), dir.join("link.png"));
+    let app_link = "https://app.example.cn/download?from=bill";
+    assert_eq!(billtap(&["qr", PIX, "--out", pix.to_str().unwrap()]).0, 0);
+    assert_eq!(
+        billtap(&["qr", app_link, "--out", link.to_str().unwrap()]).0,
+        0
+    );
+    let (a, b) = (
+        image::open(&pix).unwrap().to_luma8(),
+        image::open(&link).unwrap().to_luma8(),
+    );
+    // The link on the left, where a reader finds it first.
+    let mut page = image::GrayImage::from_pixel(
+        a.width() + b.width() + 60,
+        a.height().max(b.height()) + 40,
+        image::Luma([255]),
+    );
+    image::imageops::replace(&mut page, &b, 20, 20);
+    image::imageops::replace(&mut page, &a, i64::from(b.width()) + 40, 20);
+    let both = dir.join("both.png");
+    page.save(&both).unwrap();
+
+    let (code, out, err) = billtap(&["scan", "--json", both.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let texts: Vec<_> = v["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, [PIX, app_link], "{out}");
+    assert_eq!(v["codes"][0]["result"]["payable"], true);
+    assert_eq!(v["codes"][1]["result"]["errors"][0]["code"], "not_payment");
+    assert!(err.is_empty(), "{err}");
+
+    let (code, out, err) = billtap(&["scan", both.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("not a payment code").count(), 1, "{out}");
+    assert!(err.is_empty(), "{err}");
+
+    // The link alone: not a payment, said once (on stdout, not again on stderr), exit 2.
+    let (code, out, err) = billtap(&["scan", link.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        (out + &err).matches("not a payment code").count(),
+        1,
+        "printed twice"
+    );
+}

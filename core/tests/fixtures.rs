@@ -122,3 +122,59 @@ fn every_fixture_parses_as_expected() {
         problems.join("\n")
     );
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    let all: Value =
+        serde_json::from_str(include_str!("../../tests/fixtures/payloads.json")).unwrap();
+    let f = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap();
+    f["payload"].as_str().unwrap().as_bytes().to_vec()
+}
+
+#[test]
+fn codes_from_the_wild_keep_their_payment_and_drop_what_is_not_data() {
+    use billtap_core::scan::Detail;
+    let Detail::EmvMpm(emv) = parse_payload(&fixture("wild-unreserved-template-not-tlv"), None)
+        .unwrap()
+        .detail
+    else {
+        panic!("not EMV")
+    };
+    assert_eq!(emv.unreserved.len(), 1);
+    assert_eq!(emv.unreserved[0].tag, "91");
+    assert_eq!(emv.unreserved[0].value.as_deref(), Some("APPV2:7f3e9a1c"));
+    assert!(emv.unreserved[0].fields.is_empty());
+
+    let s = parse_payload(&fixture("wild-null-placeholders"), None).unwrap();
+    let Detail::EmvMpm(emv) = &s.detail else {
+        panic!("not EMV")
+    };
+    assert_eq!(emv.postal_code, None);
+    assert_eq!(emv.additional.reference_label, None);
+    assert_eq!(emv.additional.terminal_label.as_deref(), Some("A6008667"));
+    let lang = emv.language.as_ref().unwrap();
+    assert_eq!(
+        (lang.name.as_deref(), lang.city.as_deref()),
+        (Some("北京市人民医院"), None)
+    );
+    // One warning per placeholder, naming the field.
+    let placeholders: Vec<_> = s
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("placeholder"))
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(placeholders.len(), 2, "{placeholders:?}");
+    assert!(placeholders[0].contains("tag 61"), "{placeholders:?}");
+    assert!(placeholders[1].contains("62.05"), "{placeholders:?}");
+
+    // A damaged code stays damaged: leniency never reaches past the checksum.
+    let mut bad = fixture("wild-null-placeholders");
+    let at = bad.len() - 10;
+    bad[at] = b'X';
+    assert!(parse_payload(&bad, None).is_err());
+}

@@ -377,10 +377,39 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
 
     for f in &top {
         let tag_s = format!("{:02}", f.tag);
-        let children = if is_template(f.tag) {
-            Some(parse_template(&f.value, &tag_s, 1)?)
-        } else {
+        if matches!(f.tag, 52 | 54..=61) && is_placeholder(&f.value) {
+            warnings.push(Warning::new(
+                WarningCode::UnexpectedValue,
+                format!(
+                    "tag {tag_s} holds the placeholder {:?} instead of a value; ignored",
+                    f.value
+                ),
+            ));
+            continue;
+        }
+        let children = if !is_template(f.tag) {
             None
+        } else {
+            match parse_template(&f.value, &tag_s, 1) {
+                Ok(ch) => Some(ch),
+                Err(e) if !(80..=99).contains(&f.tag) => return Err(e),
+                Err(_) => {
+                    // Unreserved templates belong to whoever printed the code; some fill them
+                    // with their own non-TLV data. The checksum covered them: keep them as
+                    // written rather than refuse a code whose payment part is sound.
+                    warnings.push(Warning::new(
+                        WarningCode::UnexpectedValue,
+                        format!("unreserved template {tag_s} is not in TLV form; kept as written"),
+                    ));
+                    m.unreserved.push(MerchantAccount {
+                        tag: tag_s,
+                        guid: None,
+                        value: Some(f.value.clone()),
+                        fields: Vec::new(),
+                    });
+                    continue;
+                }
+            }
         };
         match (f.tag, children) {
             (0, _) => m.payload_format = Some(f.value.clone()),
@@ -407,10 +436,14 @@ pub(crate) fn parse(t: &str) -> Result<Scanned, ScanError> {
             (59, _) => m.merchant_name = Some(f.value.clone()),
             (60, _) => m.merchant_city = Some(f.value.clone()),
             (61, _) => m.postal_code = Some(f.value.clone()),
-            (62, Some(ch)) => m.additional = additional_from(ch)?,
+            (62, Some(ch)) => m.additional = additional_from(ch, &mut warnings)?,
             (63, _) => m.crc = f.value.to_ascii_uppercase(),
             (64, Some(ch)) => {
-                let get = |t: u8| ch.iter().find(|c| c.tag == t).map(|c| c.value.clone());
+                let get = |t: u8| {
+                    ch.iter()
+                        .find(|c| c.tag == t && !is_placeholder(&c.value))
+                        .map(|c| c.value.clone())
+                };
                 m.language = Some(LanguageTemplate {
                     language: get(0),
                     name: get(1),
@@ -611,9 +644,25 @@ fn account_from(tag: String, ch: Vec<Tlv>) -> MerchantAccount {
     }
 }
 
-fn additional_from(ch: Vec<Tlv>) -> Result<AdditionalData, ScanError> {
+/// A value real apps write into optional fields they have nothing for (`null` from a
+/// serialised JSON null, `undefined` from JavaScript): not data, whatever the field.
+fn is_placeholder(v: &str) -> bool {
+    v.eq_ignore_ascii_case("null") || v.eq_ignore_ascii_case("undefined")
+}
+
+fn additional_from(ch: Vec<Tlv>, warnings: &mut Vec<Warning>) -> Result<AdditionalData, ScanError> {
     let mut a = AdditionalData::default();
     for c in ch {
+        if (1..=11).contains(&c.tag) && is_placeholder(&c.value) {
+            warnings.push(Warning::new(
+                WarningCode::UnexpectedValue,
+                format!(
+                    "additional data field 62.{:02} holds the placeholder {:?}; ignored",
+                    c.tag, c.value
+                ),
+            ));
+            continue;
+        }
         let v = Some(c.value.clone());
         match c.tag {
             1 => a.bill_number = v,

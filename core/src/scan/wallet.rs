@@ -1,5 +1,5 @@
 //! Links that only a named external wallet app can pay (Alipay, WeChat Pay, UnionPay
-//! QuickPass…): recognised and routed, not parsed further.
+//! QuickPass, QQ Wallet, JD Pay, Douyin Pay, Meituan Pay…): recognised and routed, not parsed further.
 
 use serde::Serialize;
 
@@ -16,6 +16,14 @@ pub enum WalletProvider {
     WechatPay,
     /// UnionPay QuickPass (云闪付).
     UnionPay,
+    /// QQ Wallet (QQ钱包).
+    QqWallet,
+    /// JD Pay (京东支付).
+    JdPay,
+    /// Douyin Pay (抖音支付).
+    DouyinPay,
+    /// Meituan Pay (美团支付).
+    MeituanPay,
     /// PayPal.
     PayPal,
     /// Paytm.
@@ -31,6 +39,10 @@ impl WalletProvider {
             WalletProvider::Alipay => "Alipay",
             WalletProvider::WechatPay => "WeChat Pay",
             WalletProvider::UnionPay => "UnionPay QuickPass",
+            WalletProvider::QqWallet => "QQ Wallet",
+            WalletProvider::JdPay => "JD Pay",
+            WalletProvider::DouyinPay => "Douyin Pay",
+            WalletProvider::MeituanPay => "Meituan Pay",
             WalletProvider::PayPal => "PayPal",
             WalletProvider::Paytm => "Paytm",
             WalletProvider::Bitcoin => "a Bitcoin wallet",
@@ -60,6 +72,25 @@ const PREFIXES: &[(&str, WalletProvider)] = &[
     ("https://qr.95516.com/", WalletProvider::UnionPay),
     ("http://qr.95516.com/", WalletProvider::UnionPay),
     ("upwallet://", WalletProvider::UnionPay),
+    ("unionpay://", WalletProvider::UnionPay),
+    ("upapi://", WalletProvider::UnionPay),
+    ("uppay://", WalletProvider::UnionPay),
+    ("https://wallet.95516.com/", WalletProvider::UnionPay),
+    ("https://i.qianbao.qq.com/", WalletProvider::QqWallet),
+    ("https://qpay.qq.com/", WalletProvider::QqWallet),
+    ("mqqapi://", WalletProvider::QqWallet),
+    ("mqqwallet://", WalletProvider::QqWallet),
+    ("https://h5pay.jd.com/", WalletProvider::JdPay),
+    ("https://pay.jd.com/", WalletProvider::JdPay),
+    ("openapp.jdmobile://", WalletProvider::JdPay),
+    ("jdmobile://", WalletProvider::JdPay),
+    ("jdpay://", WalletProvider::JdPay),
+    ("https://tp-pay.snssdk.com/", WalletProvider::DouyinPay),
+    ("snssdk1128://", WalletProvider::DouyinPay),
+    ("aweme://", WalletProvider::DouyinPay),
+    ("https://npay.meituan.com/", WalletProvider::MeituanPay),
+    ("imeituan://", WalletProvider::MeituanPay),
+    ("meituanwaimai://", WalletProvider::MeituanPay),
     ("https://paypal.me/", WalletProvider::PayPal),
     ("https://www.paypal.me/", WalletProvider::PayPal),
     ("paytmmp://", WalletProvider::Paytm),
