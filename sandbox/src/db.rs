@@ -88,10 +88,7 @@ impl Db {
             };
             let fen = 3_000 + (i as i64 * 7_919) % 60_000;
             let id = format!("{}-202610", b.id);
-            let city = crate::catalog::CITIES
-                .iter()
-                .find(|c| c.0 == b.region)
-                .map_or("", |c| c.2);
+            let city = crate::catalog::city(&b.region).map_or("", |c| c.zh.as_str());
             let (holder, address) = household(i, city);
             insert.execute(params![
                 id,

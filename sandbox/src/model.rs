@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 // The wire types are the client's own (billtap-core), so the server cannot drift from what
 // the app decodes.
 pub use billtap_core::platform::api::{
-    AmountRule, ApiMoney, Bill, Biller, LineItem, LookupField, LookupRequest, ResolveRequest,
+    AmountRule, ApiMoney, Bill, Biller, LineItem, LookupRequest, ResolveRequest,
 };
 
 use crate::catalog::{self, Names, RuleKind};
@@ -35,16 +35,12 @@ pub fn billers(base_url: &str) -> Vec<Biller> {
     let mut out = Vec::new();
     for cat in catalog::categories() {
         for sub in &cat.subs {
-            let short = sub
-                .id
-                .rsplit('.')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_uppercase()
-                .replace('_', "-");
-            for (region, city, city_zh, city_en) in catalog::CITIES {
-                let id = format!("{city}-{short}-001");
-                let (key, zh, en, pattern, example) = sub.field.spec();
+            let short = sub.id.to_ascii_uppercase().replace('_', "-");
+            let Some(field) = catalog::lookup_field(sub) else {
+                continue;
+            };
+            for city in catalog::cities() {
+                let id = format!("{}-{short}-001", city.id);
                 let amount_rule = match sub.rule {
                     RuleKind::Fixed => AmountRule {
                         kind: "fixed".into(),
@@ -63,23 +59,15 @@ pub fn billers(base_url: &str) -> Vec<Biller> {
                     },
                 };
                 out.push(Biller {
-                    name: format!("{city_zh}{}", sub.biller_noun.0),
+                    name: format!("{}{}", city.zh, sub.biller_noun.zh),
                     names: Names {
-                        zh: format!("{city_zh}{}", sub.biller_noun.0),
-                        en: format!("{city_en} {}", sub.biller_noun.1),
+                        zh: format!("{}{}", city.zh, sub.biller_noun.zh),
+                        en: format!("{} {}", city.en, sub.biller_noun.en),
                     },
-                    category: sub.id.clone(),
-                    region: region.into(),
+                    category: format!("{}.{}", cat.id, sub.id),
+                    region: city.region.clone(),
                     logo_url: format!("{base_url}/static/logos/{id}.png"),
-                    lookup_fields: vec![LookupField {
-                        key: key.into(),
-                        label: Names {
-                            zh: zh.into(),
-                            en: en.into(),
-                        },
-                        pattern: pattern.into(),
-                        example: Some(example.into()),
-                    }],
+                    lookup_fields: vec![field.clone()],
                     amount_rule,
                     id,
                 });

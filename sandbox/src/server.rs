@@ -363,7 +363,7 @@ async fn get_catalog(State(_app): State<Shared>, headers: HeaderMap) -> Response
     let zh = zh(&headers);
     let name = |n: &api::Names| if zh { n.zh.clone() } else { n.en.clone() };
     let catalog = api::Catalog {
-        version: catalog::VERSION.into(),
+        version: catalog::version().into(),
         categories: catalog::categories()
             .iter()
             .map(|c| api::Category {
@@ -374,7 +374,7 @@ async fn get_catalog(State(_app): State<Shared>, headers: HeaderMap) -> Response
                     .subs
                     .iter()
                     .map(|s| api::Subcategory {
-                        id: s.id.clone(),
+                        id: format!("{}.{}", c.id, s.id),
                         name: name(&s.names),
                         names: s.names.clone(),
                     })
@@ -659,11 +659,9 @@ async fn get_bill(
 /// A biller's Latin name and city as printers write EMV tags 59 and 60 (upper case, the
 /// name cut at the tag's 25 characters), and its city in Chinese, from the catalog's cities.
 fn emv_names(biller: &Biller) -> Option<(String, String, &'static str)> {
-    let (_, _, city_zh, city_en) = catalog::CITIES
-        .iter()
-        .find(|(region, ..)| *region == biller.region)?;
+    let city = catalog::city(&biller.region)?;
     let name = biller.names.en.to_uppercase().chars().take(25).collect();
-    Some((name, city_en.to_uppercase(), city_zh))
+    Some((name, city.en.to_uppercase(), &city.zh))
 }
 
 /// Encodes an image as a PNG response, or a 500 problem saying what could not be drawn.
