@@ -87,6 +87,30 @@ proptest! {
     /// CRC-16 catches every change of one character before the CRC (a change of at most one
     /// UTF-8 byte sequence is a burst shorter than 17 bits for ASCII).
     #[test]
+    fn any_content_in_an_unreserved_template_keeps_the_payment(
+        tag in 80u8..=99,
+        content in "[ -~]{1,60}",
+        placeholder in proptest::option::of(prop_oneof![Just("null"), Just("NULL"), Just("undefined")]),
+    ) {
+        let mut w = EmvWriter::new(Initiation::Static)
+            .template(26, &[(0, "COM.EXAMPLE.PAY"), (1, "6222020200112233")])
+            .field(52, "4900")
+            .field(53, "156")
+            .field(58, "CN")
+            .field(59, "WATERWORKS")
+            .field(60, "BEIJING");
+        if let Some(p) = placeholder {
+            w = w.field(61, p);
+        }
+        let code = w.field(tag, content.clone()).build().unwrap();
+        let s = parse_payload(code.as_bytes(), None).unwrap();
+        prop_assert!(s.payable);
+        let billtap_core::scan::Detail::EmvMpm(emv) = &s.detail else { panic!("not EMV") };
+        prop_assert_eq!(emv.unreserved.len(), 1);
+        prop_assert_eq!(emv.postal_code.as_deref(), None);
+    }
+
+    #[test]
     fn one_changed_character_is_refused(pos in 0usize..1000, replacement in "[0-9A-Za-z .]") {
         let payload = EmvWriter::new(Initiation::Dynamic)
             .billtap_bill(&BilltapBill { biller_id: "BJ-WATER-001".into(), account: "110105-3345".into(), bill_id: None, period: None })
