@@ -8,8 +8,10 @@
 uniffi::setup_scaffolding!();
 
 pub mod money;
+pub mod pay;
 pub mod platform;
 pub mod ports;
 pub mod scan;
+pub mod store;
 
 pub use money::{Currency, Money, MoneyError};

@@ -165,3 +165,49 @@ pub trait Logger: Send + Sync {
     /// Writes one log line. A failure is ignored by billtap: logging never breaks a payment.
     fn log(&self, level: LogLevel, target: String, message: String) -> Result<(), HostError>;
 }
+
+/// Why the device's signer gave no signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
+pub enum SignerError {
+    /// The user dismissed the biometric or PIN prompt: nothing was signed, nothing sent.
+    #[error("the payment was not signed: cancelled by the user")]
+    Cancelled,
+    /// No key, a locked keystore, hardware not available.
+    #[error("the device key is not available: {reason}")]
+    Unavailable {
+        /// What the host said.
+        reason: String,
+    },
+    /// The signer failed otherwise (or returned something that is not a valid signature).
+    #[error("signing failed: {reason}")]
+    Failed {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+#[cfg(feature = "uniffi")]
+impl From<uniffi::UnexpectedUniFFICallbackError> for SignerError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        SignerError::Failed {
+            reason: format!("the app's signer threw: {}", e.reason),
+        }
+    }
+}
+
+/// The device's payment key: ECDSA P-256 with SHA-256, in hardware on phones (Android
+/// Keystore, StrongBox where present; the iOS Secure Enclave), where the key never leaves it.
+/// billtap checks every signature it gets back against `public_key` before sending it.
+#[cfg_attr(feature = "uniffi", uniffi::export(with_foreign))]
+#[async_trait::async_trait]
+pub trait Signer: Send + Sync {
+    /// The public key: an uncompressed SEC1 point (65 bytes, `04 || X || Y`, what iOS
+    /// `SecKeyCopyExternalRepresentation` gives) or the X.509 `SubjectPublicKeyInfo` DER
+    /// (what Java's `PublicKey.getEncoded()` gives).
+    fn public_key(&self) -> Result<Vec<u8>, SignerError>;
+    /// Signs `message` (SHA-256 inside, as `SHA256withECDSA` and
+    /// `ecdsaSignatureMessageX962SHA256` do); returns the ASN.1 DER signature. May ask for
+    /// user presence, and so may take seconds.
+    async fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>, SignerError>;
+}

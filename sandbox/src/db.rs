@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::model::{Bill, Biller, LineItem, NewBill, cny, mask, mask_name};
 
 /// Bills by biller and account.
-pub struct Db(Mutex<Connection>);
+pub struct Db(pub(crate) Mutex<Connection>);
 
 /// A stored bill row, before localisation.
 struct Row {
@@ -54,6 +54,7 @@ impl Db {
                 holder TEXT, address TEXT);
              CREATE INDEX IF NOT EXISTS bills_by_account ON bills (biller_id, account);",
         )?;
+        crate::ledger::create_tables(&conn)?;
         let db = Db(Mutex::new(conn));
         db.seed(billers)?;
         Ok(db)

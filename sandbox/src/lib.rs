@@ -8,6 +8,7 @@
 
 mod catalog;
 mod db;
+mod ledger;
 mod model;
 mod server;
 

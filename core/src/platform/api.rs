@@ -337,3 +337,137 @@ impl ResolveRequest {
         check_len("payee_name_in_code", self.payee_name_in_code.as_deref(), 99)
     }
 }
+
+/// `POST /v1/devices`: a device announces its payment key (the request is signed with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRegistration {
+    /// The device's id (random, chosen by the device).
+    pub device_id: String,
+    /// Base64 of the uncompressed SEC1 P-256 public key.
+    pub public_key: String,
+    /// `android`, `ios`, `desktop`, …
+    pub platform: String,
+}
+
+/// The platform's record of a registered device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct RegisteredDevice {
+    /// The device's id.
+    pub device_id: String,
+    /// When the platform registered it (Unix seconds, platform time).
+    pub registered_at: i64,
+}
+
+/// `POST /v1/payments/quotes`: what is to be paid, from which account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteRequest {
+    /// The bill, when paying one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bill_id: Option<String>,
+    /// The verified payee, when paying a payee without a bill (donations, top-ups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biller_id: Option<String>,
+    /// The payee's verified account, with `biller_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee_account: Option<String>,
+    /// The amount, when the payer chooses it (partial payments, donations); none = the bill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<ApiMoney>,
+    /// The payer's account at the bank the money comes from.
+    pub funding_account: String,
+}
+
+/// A quote: exactly what will be paid, to whom, from where, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Quote {
+    /// The quote's id, named in the payment.
+    pub quote_id: String,
+    /// The bill, when paying one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bill_id: Option<String>,
+    /// The payee's platform id.
+    pub biller_id: String,
+    /// The verified payee name (configured language).
+    pub payee_name: String,
+    /// The verified account the money goes to.
+    pub payee_account: String,
+    /// The amount to the payee.
+    pub amount: ApiMoney,
+    /// The fee on top.
+    pub fee: ApiMoney,
+    /// The payer's account, masked.
+    pub funding_account_masked: String,
+    /// Valid until (Unix seconds, platform time).
+    pub expires_at: i64,
+}
+
+/// `POST /v1/payments`: the device-signed order to pay a quote. The body names the payee
+/// account, bill, amount and currency, so the signature covers them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRequest {
+    /// The quote paid.
+    pub quote_id: String,
+    /// The bill, when paying one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bill_id: Option<String>,
+    /// The payee.
+    pub biller_id: String,
+    /// The verified account the money goes to.
+    pub payee_account: String,
+    /// The amount and currency.
+    pub amount: ApiMoney,
+    /// The payer's account.
+    pub funding_account: String,
+}
+
+/// The platform's record of a payment it accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Payment {
+    /// The platform's payment id.
+    pub payment_id: String,
+    /// The idempotency key it was made under.
+    pub idempotency_key: String,
+    /// `succeeded`, or `failed` (refused: nothing was taken; see `failure`).
+    pub status: String,
+    /// Why it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// The bill paid, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bill_id: Option<String>,
+    /// The payee.
+    pub biller_id: String,
+    /// The payee's account, masked.
+    pub payee_account_masked: String,
+    /// The amount paid.
+    pub amount: ApiMoney,
+    /// The fee charged.
+    pub fee: ApiMoney,
+    /// When it was accepted (Unix seconds, platform time).
+    pub created_at: i64,
+}
+
+/// One accepted payment as `GET /admin/ledger` lists it (tests count these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The platform's payment id.
+    pub payment_id: String,
+    /// The bill, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bill_id: Option<String>,
+    /// The payee's account, in full (admin only).
+    pub payee_account: String,
+    /// The amount.
+    pub amount: String,
+    /// The currency.
+    pub currency: String,
+    /// The idempotency key.
+    pub idempotency_key: String,
+    /// The device that signed it.
+    pub device_id: String,
+    /// `succeeded`.
+    pub status: String,
+}

@@ -290,6 +290,27 @@ struct Call {
     body: Vec<u8>,
     limit: u64,
     if_none_match: Option<String>,
+    /// Fixed by the caller for a prepared request (same bytes on every retry); else fresh.
+    nonce: Option<String>,
+    /// Extra headers of a prepared request (device signature, idempotency key).
+    headers: Vec<HttpHeader>,
+}
+
+/// A request whose bytes the caller fixes (and persists before the first send, as payments
+/// do): nonce, extra headers and body go out exactly as stored on every retry, so the
+/// device's signature over its digest stays valid and the platform sees one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedRequest {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// Path and query below the base URL (`/v1/payments`).
+    pub path: String,
+    /// The protocol v2 nonce.
+    pub nonce: String,
+    /// Extra headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body (empty for GET).
+    pub body: String,
 }
 
 enum Attempt {
@@ -391,7 +412,10 @@ impl PlatformClient {
     }
 
     async fn attempt(&self, call: &Call) -> Result<Attempt, PlatformError> {
-        let nonce = new_nonce()?;
+        let nonce = match &call.nonce {
+            Some(n) => n.clone(),
+            None => new_nonce()?,
+        };
         let path = format!("{}{}", self.base_path, call.path);
         let digest = request_digest(call.method, &path, &nonce, &call.body);
         let origin = self
@@ -414,6 +438,7 @@ impl PlatformClient {
         if let Some(etag) = &call.if_none_match {
             headers.push(header("If-None-Match", etag));
         }
+        headers.extend(call.headers.iter().cloned());
         let request = HttpRequest {
             method: call.method.into(),
             url: format!("{origin}{path}"),
@@ -524,6 +549,8 @@ impl PlatformClient {
             body: Vec::new(),
             limit: self.limit(limit),
             if_none_match: None,
+            nonce: None,
+            headers: Vec::new(),
         }
     }
 
@@ -534,7 +561,74 @@ impl PlatformClient {
             body: serde_json::to_vec(body).map_err(|e| PlatformError::Config(e.to_string()))?,
             limit: self.limit(limit),
             if_none_match: None,
+            nonce: None,
+            headers: Vec::new(),
         })
+    }
+
+    /// The protocol v2 digest of a prepared request, as the platform will compute it: what the
+    /// device signs.
+    pub fn prepared_digest(&self, r: &PreparedRequest) -> String {
+        request_digest(
+            &r.method,
+            &format!("{}{}", self.base_path, r.path),
+            &r.nonce,
+            r.body.as_bytes(),
+        )
+    }
+
+    /// Sends a prepared request, retrying with exactly its bytes; returns the verified status
+    /// and body (a signed refusal is a status, not an error: the caller decides).
+    pub async fn send_prepared(
+        &self,
+        r: &PreparedRequest,
+        limit: u64,
+    ) -> Result<(u16, Vec<u8>), PlatformError> {
+        let method = match r.method.as_str() {
+            "GET" => "GET",
+            "POST" => "POST",
+            other => {
+                return Err(PlatformError::Config(format!(
+                    "method {other:?} is not one billtap sends"
+                )));
+            }
+        };
+        let call = Call {
+            method,
+            path: r.path.clone(),
+            body: r.body.clone().into_bytes(),
+            limit: self.limit(limit),
+            if_none_match: None,
+            nonce: Some(r.nonce.clone()),
+            headers: r
+                .headers
+                .iter()
+                .map(|(name, value)| HttpHeader {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+        };
+        let v = self.send(call).await?;
+        Ok((v.status, v.body))
+    }
+
+    /// A POST without device signature, decoded (quotes).
+    pub(crate) async fn post_decoded<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        limit: u64,
+    ) -> Result<T, PlatformError> {
+        let v = self.send(self.post(path, body, limit)?).await?;
+        decode_verified(v.status, &v.body)
+    }
+
+    /// The platform's clock now, as far as signed answers told it (device clock + offset).
+    pub fn platform_now(&self) -> i64 {
+        self.clock
+            .now_unix()
+            .saturating_add(self.platform_clock_offset())
     }
 
     /// The catalog, revalidated with its ETag; served from the (re-verified) cache when the

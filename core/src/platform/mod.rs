@@ -16,7 +16,8 @@ mod warnings;
 
 pub use client::{
     BillView, BillerQuery, FailureKind, PayeeAccount, PlatformClient, PlatformConfig,
-    PlatformError, accept_response, check_base_url, decode_verified, limits, mask_account,
+    PlatformError, PreparedRequest, accept_response, check_base_url, decode_verified, limits,
+    mask_account,
 };
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

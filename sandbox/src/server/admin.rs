@@ -47,16 +47,19 @@ pub(super) async fn admin_fault(State(app): State<Shared>, body: Bytes) -> Respo
         || rule.fault == "stale"
         || rule.fault == "replay"
         || rule.fault == "unsigned_503"
-        || rule
-            .fault
-            .strip_prefix("delay:")
-            .is_some_and(|ms| ms.parse::<u64>().is_ok());
+        || rule.fault == "drop_after_commit"
+        || rule.fault == "duplicate"
+        || ["delay:", "delay_after:"].iter().any(|p| {
+            rule.fault
+                .strip_prefix(p)
+                .is_some_and(|ms| ms.parse::<u64>().is_ok())
+        });
     if !known {
         return problem(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation",
             "Unknown fault",
-            "fault must be delay:MS, status_500, drop, bad_signature, stale, replay or unsigned_503",
+            "fault must be delay:MS, delay_after:MS, status_500, drop, drop_after_commit, duplicate, bad_signature, stale, replay or unsigned_503",
             Vec::new(),
         );
     }

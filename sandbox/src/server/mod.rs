@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -31,11 +31,13 @@ use billtap_core::platform::api;
 
 mod admin;
 mod ops;
+mod pay;
 mod printed;
 mod trust;
 
 use admin::*;
 use ops::*;
+use pay::*;
 use printed::*;
 use trust::*;
 
@@ -146,6 +148,11 @@ pub fn router(app: Shared) -> Router {
         .route("/v1/bills/{bill_id}/qr.png", get(bill_qr))
         .route("/v1/bills/{bill_id}/print", get(bill_page))
         .route("/v1/payees/resolve", post(resolve_payee))
+        .route("/v1/devices", post(register_device))
+        .route("/v1/payments/quotes", post(create_quote))
+        .route("/v1/payments", post(create_payment))
+        .route("/v1/payments/by-key/{key}", get(payment_by_key))
+        .route("/admin/ledger", get(admin_ledger))
         .route("/static/logos/{file}", get(biller_logo))
         .route("/admin/bills", post(admin_create_bill))
         .route("/admin/faults", post(admin_fault))

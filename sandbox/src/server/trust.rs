@@ -166,11 +166,46 @@ pub(super) async fn sign_and_inject_faults(
         });
         return Response::new(Body::from_stream(err));
     }
-    let response = if fault == "status_500" {
-        internal_error(&"fault injected: status_500")
+    if fault == "status_500" {
+        // Before anything commits.
+        return sign(
+            &app,
+            internal_error(&"fault injected: status_500"),
+            &digest,
+            &fault,
+        )
+        .await;
+    }
+    let mut parts = parts;
+    parts.extensions.insert(RequestDigest {
+        digest: digest.clone(),
+        nonce: nonce.clone(),
+    });
+    let response = if fault == "duplicate" {
+        // The same request delivered twice (a proxy's retry): the first answer is lost.
+        let first = next
+            .clone()
+            .run(Request::from_parts(parts.clone(), Body::from(body.clone())))
+            .await;
+        drop(first);
+        next.run(Request::from_parts(parts, Body::from(body))).await
     } else {
         next.run(Request::from_parts(parts, Body::from(body))).await
     };
+    if fault == "drop_after_commit" {
+        // The handler committed; the answer never arrives.
+        let err = futures_util::stream::once(async {
+            Err::<Bytes, std::io::Error>(std::io::Error::other("fault injected: drop_after_commit"))
+        });
+        return Response::new(Body::from_stream(err));
+    }
+    if let Some(ms) = fault
+        .strip_prefix("delay_after:")
+        .and_then(|ms| ms.parse::<u64>().ok())
+    {
+        // Committed, then slow: the client may give up before the answer comes.
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     sign(&app, response, &digest, &fault).await
 }
 

@@ -1,0 +1,536 @@
+//! The store: one SQLite file for the device identity and its payments (receipts join with
+//! their issue). WAL with `synchronous=FULL`, so a committed row survives a killed process and
+//! a lost battery; `.sql` migrations numbered by `user_version`; one writer (a mutex around
+//! the one connection).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The migrations, in order; `user_version` is how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_payments.sql")];
+
+/// Why the store failed. Nothing already stored is lost: every change is one transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The file cannot be opened or created.
+    #[error("cannot open the store {path}: {reason}")]
+    Open {
+        /// The file.
+        path: String,
+        /// What SQLite said.
+        reason: String,
+    },
+    /// The file was written by a newer billtap.
+    #[error(
+        "the store was written by a newer version of billtap (schema {found}, this one knows {known}); update the app"
+    )]
+    TooNew {
+        /// The file's schema version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// A payment for this bill is still in flight.
+    #[error("a payment for bill {bill_id} is still being settled; wait for it before paying again")]
+    InFlight {
+        /// The bill.
+        bill_id: String,
+    },
+    /// A stored value is not what billtap wrote (edited or damaged file).
+    #[error("the store holds a damaged record: {0}")]
+    Corrupt(String),
+    /// SQLite failed (disk full, I/O error).
+    #[error("the store failed: {0}")]
+    Sql(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sql(e.to_string())
+    }
+}
+
+/// The device row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// The device's id.
+    pub device_id: String,
+    /// Its public key, uncompressed SEC1.
+    pub public_key: Vec<u8>,
+    /// The software key's PKCS#8, when billtap signs itself.
+    pub software_key: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// When the platform registered it.
+    pub registered_at: Option<i64>,
+    /// Which platform it is registered with.
+    pub platform_url: Option<String>,
+}
+
+/// Where a payment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum PaymentState {
+    /// Signed and stored; not sent yet.
+    Ready,
+    /// Sent (perhaps more than once, always the same bytes); no answer kept yet.
+    Submitted,
+    /// The platform accepted it: the bill is paid.
+    Succeeded,
+    /// The platform refused it: nothing was taken.
+    Failed,
+    /// No trustworthy answer yet (timeout, dropped response): settled by asking the platform
+    /// with the same idempotency key.
+    Unknown,
+    /// Still unsettled after the platform's key retention window: a person must look (never
+    /// re-sent under a new key).
+    NeedsReconciliation,
+}
+
+impl PaymentState {
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PaymentState::Ready => "ready",
+            PaymentState::Submitted => "submitted",
+            PaymentState::Succeeded => "succeeded",
+            PaymentState::Failed => "failed",
+            PaymentState::Unknown => "unknown",
+            PaymentState::NeedsReconciliation => "needs_reconciliation",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "ready" => PaymentState::Ready,
+            "submitted" => PaymentState::Submitted,
+            "succeeded" => PaymentState::Succeeded,
+            "failed" => PaymentState::Failed,
+            "unknown" => PaymentState::Unknown,
+            "needs_reconciliation" => PaymentState::NeedsReconciliation,
+            other => return Err(StoreError::Corrupt(format!("payment state {other:?}"))),
+        })
+    }
+
+    /// Whether the outcome is settled (succeeded or failed).
+    pub fn is_final(&self) -> bool {
+        matches!(self, PaymentState::Succeeded | PaymentState::Failed)
+    }
+
+    /// Whether `resume` still has work to do on it.
+    pub fn is_pending(&self) -> bool {
+        matches!(
+            self,
+            PaymentState::Ready | PaymentState::Submitted | PaymentState::Unknown
+        )
+    }
+}
+
+/// One payment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    /// billtap's id for it.
+    pub payment_id: String,
+    /// The idempotency key: one per payment, for its whole life.
+    pub idempotency_key: String,
+    /// The quote it pays.
+    pub quote_id: String,
+    /// The bill, if any.
+    pub bill_id: Option<String>,
+    /// The payee.
+    pub biller_id: String,
+    /// The verified payee name.
+    pub payee_name: String,
+    /// The verified account the money goes to (in full: it is paid to).
+    pub payee_account: String,
+    /// Amount, plain decimal.
+    pub amount: String,
+    /// Fee, plain decimal.
+    pub fee: String,
+    /// Currency.
+    pub currency: String,
+    /// Where it stands.
+    pub state: PaymentState,
+    /// The exact signed request, JSON of `platform::PreparedRequest`.
+    pub request: String,
+    /// The device timestamp the request was signed with.
+    pub request_timestamp: i64,
+    /// The platform's id, once accepted.
+    pub platform_payment_id: Option<String>,
+    /// Why it failed or is not settled.
+    pub failure: Option<String>,
+    /// How many times it was sent.
+    pub attempts: i64,
+    /// Created (device clock).
+    pub created_at: i64,
+    /// Last changed (device clock).
+    pub updated_at: i64,
+}
+
+/// The store.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.path.display())
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| open_err(&e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| open_err(&e))?;
+        // WAL: readers never block the writer; FULL: a commit is on disk before it returns.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| open_err(&e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| open_err(&e))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(|e| open_err(&e))?;
+        migrate(&mut conn)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A poisoned lock still guards a consistent connection: SQLite rolled back whatever
+        // transaction the panicking holder had open.
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `PRAGMA integrity_check`: `ok` for a sound file.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// The device row, if the device has an identity yet.
+    pub fn device(&self) -> Result<Option<DeviceRow>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT device_id, public_key, software_key, registered_at, platform_url FROM device WHERE id = 1",
+                [],
+                |r| {
+                    Ok(DeviceRow {
+                        device_id: r.get(0)?,
+                        public_key: r.get(1)?,
+                        software_key: r.get::<_, Option<Vec<u8>>>(2)?.map(zeroize::Zeroizing::new),
+                        registered_at: r.get(3)?,
+                        platform_url: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Stores the device identity (once; an existing one is kept and returned).
+    pub fn create_device(&self, d: &DeviceRow) -> Result<DeviceRow, StoreError> {
+        {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT OR IGNORE INTO device (id, device_id, public_key, software_key) VALUES (1, ?1, ?2, ?3)",
+                params![d.device_id, d.public_key, d.software_key.as_ref().map(|k| k.as_slice())],
+            )?;
+        }
+        self.device()?
+            .ok_or_else(|| StoreError::Corrupt("the device row vanished".into()))
+    }
+
+    /// Records the registration with a platform.
+    pub fn set_registered(&self, platform_url: &str, at: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE device SET registered_at = ?1, platform_url = ?2 WHERE id = 1",
+            params![at, platform_url],
+        )?;
+        Ok(())
+    }
+
+    /// Inserts a new payment, refusing a second one in flight for the same bill.
+    pub fn insert_payment(&self, p: &PaymentRow) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(bill) = &p.bill_id {
+            let busy: Option<String> = tx
+                .query_row(
+                    "SELECT payment_id FROM payments WHERE bill_id = ?1 AND state IN ('ready','submitted','unknown')",
+                    [bill],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if busy.is_some() {
+                return Err(StoreError::InFlight {
+                    bill_id: bill.clone(),
+                });
+            }
+        }
+        tx.execute(
+            "INSERT INTO payments (payment_id, idempotency_key, quote_id, bill_id, biller_id, payee_name, payee_account, amount, fee, currency, state, request, request_timestamp, platform_payment_id, failure, attempts, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            params![
+                p.payment_id,
+                p.idempotency_key,
+                p.quote_id,
+                p.bill_id,
+                p.biller_id,
+                p.payee_name,
+                p.payee_account,
+                p.amount,
+                p.fee,
+                p.currency,
+                p.state.as_str(),
+                p.request,
+                p.request_timestamp,
+                p.platform_payment_id,
+                p.failure,
+                p.attempts,
+                p.created_at,
+                p.updated_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves a payment to `state` (with the platform's id or a failure reason).
+    pub fn set_state(
+        &self,
+        payment_id: &str,
+        state: PaymentState,
+        platform_payment_id: Option<&str>,
+        failure: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let n = self.conn().execute(
+            "UPDATE payments SET state = ?2, platform_payment_id = COALESCE(?3, platform_payment_id), failure = ?4, updated_at = ?5 WHERE payment_id = ?1",
+            params![payment_id, state.as_str(), platform_payment_id, failure, now],
+        )?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("no payment {payment_id}")))
+        }
+    }
+
+    /// Marks one more send of the stored bytes (state `submitted`).
+    pub fn mark_sent(&self, payment_id: &str, now: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE payments SET state = 'submitted', attempts = attempts + 1, updated_at = ?2 WHERE payment_id = ?1",
+            params![payment_id, now],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces the stored request with a re-signed one (same key, same body; a new nonce and
+    /// timestamp when the old signature has gone stale).
+    pub fn replace_request(
+        &self,
+        payment_id: &str,
+        request: &str,
+        timestamp: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE payments SET request = ?2, request_timestamp = ?3, updated_at = ?4 WHERE payment_id = ?1",
+            params![payment_id, request, timestamp, now],
+        )?;
+        Ok(())
+    }
+
+    /// One payment.
+    pub fn payment(&self, payment_id: &str) -> Result<Option<PaymentRow>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!("{SELECT_PAYMENT} WHERE payment_id = ?1"))?;
+        let mut rows = st.query([payment_id])?;
+        match rows.next()? {
+            Some(r) => Ok(Some(row(r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Payments, newest first; only those `resume` still works on when `pending_only`.
+    pub fn payments(&self, pending_only: bool) -> Result<Vec<PaymentRow>, StoreError> {
+        let conn = self.conn();
+        let filter = if pending_only {
+            " WHERE state IN ('ready','submitted','unknown')"
+        } else {
+            ""
+        };
+        let mut st = conn.prepare(&format!(
+            "{SELECT_PAYMENT}{filter} ORDER BY created_at DESC, rowid DESC"
+        ))?;
+        let mut rows = st.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(row(r)?);
+        }
+        Ok(out)
+    }
+}
+
+const SELECT_PAYMENT: &str = "SELECT payment_id, idempotency_key, quote_id, bill_id, biller_id, payee_name, payee_account, amount, fee, currency, state, request, request_timestamp, platform_payment_id, failure, attempts, created_at, updated_at FROM payments";
+
+fn row(r: &rusqlite::Row<'_>) -> Result<PaymentRow, StoreError> {
+    let state: String = r.get(10)?;
+    Ok(PaymentRow {
+        payment_id: r.get(0)?,
+        idempotency_key: r.get(1)?,
+        quote_id: r.get(2)?,
+        bill_id: r.get(3)?,
+        biller_id: r.get(4)?,
+        payee_name: r.get(5)?,
+        payee_account: r.get(6)?,
+        amount: r.get(7)?,
+        fee: r.get(8)?,
+        currency: r.get(9)?,
+        state: PaymentState::parse(&state)?,
+        request: r.get(11)?,
+        request_timestamp: r.get(12)?,
+        platform_payment_id: r.get(13)?,
+        failure: r.get(14)?,
+        attempts: r.get(15)?,
+        created_at: r.get(16)?,
+        updated_at: r.get(17)?,
+    })
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > known {
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("billtap-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("billtap.sqlite")
+    }
+
+    fn payment(id: &str, bill: &str) -> PaymentRow {
+        PaymentRow {
+            payment_id: id.into(),
+            idempotency_key: format!("key-{id}"),
+            quote_id: "q".into(),
+            bill_id: Some(bill.into()),
+            biller_id: "BJ-WATER-001".into(),
+            payee_name: "x".into(),
+            payee_account: "1".into(),
+            amount: "1.00".into(),
+            fee: "0.00".into(),
+            currency: "CNY".into(),
+            state: PaymentState::Ready,
+            request: "{}".into(),
+            request_timestamp: 1,
+            platform_payment_id: None,
+            failure: None,
+            attempts: 0,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn a_real_file_migrates_once_and_keeps_one_payment_in_flight_per_bill() {
+        let path = temp("inflight");
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+        s.insert_payment(&payment("p1", "B1")).unwrap();
+        assert!(matches!(
+            s.insert_payment(&payment("p2", "B1")),
+            Err(StoreError::InFlight { .. })
+        ));
+        s.set_state("p1", PaymentState::Failed, None, Some("refused"), 2)
+            .unwrap();
+        s.insert_payment(&payment("p2", "B1")).unwrap();
+        drop(s);
+        // Reopening runs no migration twice and finds everything.
+        let s = Store::open(&path).unwrap();
+        let all = s.payments(false).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(s.payments(true).unwrap().len(), 1);
+        let journal: String = s
+            .conn()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
+        let sync: i64 = s
+            .conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
+    }
+
+    #[test]
+    fn a_store_from_a_newer_billtap_is_refused_untouched() {
+        let path = temp("newer");
+        drop(Store::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn an_edited_state_is_a_typed_error() {
+        let path = temp("edited");
+        let s = Store::open(&path).unwrap();
+        s.insert_payment(&payment("p1", "B1")).unwrap();
+        // The CHECK constraint keeps SQL from writing a bad state; an edit that drops it
+        // (a damaged file) still reads as a typed error.
+        s.conn()
+            .execute_batch(
+                "PRAGMA ignore_check_constraints = ON; UPDATE payments SET state = 'paid?'",
+            )
+            .unwrap();
+        assert!(matches!(s.payments(false), Err(StoreError::Corrupt(_))));
+    }
+}
