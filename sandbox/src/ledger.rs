@@ -9,7 +9,7 @@ use crate::db::Db;
 /// Funding accounts seeded for demos and tests: account, holder, balance in fen.
 pub const DEMO_ACCOUNTS: [(&str, &str, i64); 2] = [
     // Plenty: the CLI, the demo and the fault tests pay from it.
-    ("6217000010000000001", "演示用户", 100_000_000_00),
+    ("6217000010000000001", "演示用户", 10_000_000_000),
     // Ten yuan: for the insufficient-funds refusal.
     ("6217000010000000002", "余额不足", 10_00),
 ];
@@ -93,6 +93,9 @@ pub struct Kept {
     /// When.
     pub created_at: i64,
 }
+
+/// An accepted payment: payment id, bill, payee account, fen, idempotency key, device.
+pub type LedgerRow = (String, Option<String>, String, i64, String, String);
 
 /// A refusal decided inside the payment transaction.
 pub struct Refusal {
@@ -386,9 +389,7 @@ impl Db {
     }
 
     /// Every accepted payment: payment id, bill, payee account, fen, key, device.
-    pub fn ledger(
-        &self,
-    ) -> rusqlite::Result<Vec<(String, Option<String>, String, i64, String, String)>> {
+    pub fn ledger(&self) -> rusqlite::Result<Vec<LedgerRow>> {
         let c = conn(self)?;
         let mut st = c.prepare(
             "SELECT payment_id, bill_id, payee_account, amount_fen, idempotency_key, device_id FROM payments WHERE accepted = 1 ORDER BY created_at, payment_id",

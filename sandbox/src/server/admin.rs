@@ -123,3 +123,12 @@ pub(super) async fn admin_rotate_key(State(app): State<Shared>) -> Response {
     drop(keys);
     axum::Json(crate::model::PinnedKeyEntry { pinned_key: entry }).into_response()
 }
+
+/// `DELETE /admin/faults`: forgets every queued fault (tests that queue random faults start
+/// each round clean).
+pub(super) async fn admin_clear_faults(State(app): State<Shared>) -> Response {
+    if let Ok(mut faults) = app.faults.lock() {
+        faults.clear();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -155,7 +155,10 @@ pub fn router(app: Shared) -> Router {
         .route("/admin/ledger", get(admin_ledger))
         .route("/static/logos/{file}", get(biller_logo))
         .route("/admin/bills", post(admin_create_bill))
-        .route("/admin/faults", post(admin_fault))
+        .route(
+            "/admin/faults",
+            post(admin_fault).delete(admin_clear_faults),
+        )
         .route("/admin/keys/next", post(admin_next_key))
         .route("/admin/keys/rotate", post(admin_rotate_key))
         .fallback(|| async {

@@ -36,6 +36,7 @@ fn unauthorized(kind: &str, title: &str, detail: &str) -> Response {
 /// Checks the device signature headers against `public_key` (the stored one, or for a
 /// registration the one being registered): the timestamp within the skew, the signature over
 /// this request's digest, key and device.
+#[allow(clippy::result_large_err)] // the finished refusal, returned at once
 fn check_device_signature(
     headers: &HeaderMap,
     rd: &RequestDigest,
@@ -77,6 +78,7 @@ fn check_device_signature(
 }
 
 /// A registered device's signed request: its id, checked.
+#[allow(clippy::result_large_err)] // the finished refusal, returned at once
 fn registered_device(
     app: &App,
     headers: &HeaderMap,
