@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod pay_cmds;
 mod platform_cmds;
 
 use anyhow::{Context, Result, anyhow};
@@ -18,12 +19,42 @@ use clap::{Parser, Subcommand};
 use platform_cmds::PlatformArgs;
 use serde_json::json;
 
-/// billtap: scan, check and render payment QR codes.
+/// billtap: scan, check and render payment QR codes; look up, pay and keep bills.
 #[derive(Parser)]
 #[command(name = "billtap", version, about)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options every command accepts; commands that need no network ignore `--platform`.
+#[derive(clap::Args)]
+struct Global {
+    /// Platform base URL (default: start an embedded sandbox).
+    #[arg(long, env = "BILLTAP_PLATFORM", global = true)]
+    platform: Option<String>,
+    /// Pinned platform key `KEY_ID:BASE64` (repeatable; required with --platform).
+    #[arg(
+        long = "key",
+        env = "BILLTAP_PLATFORM_KEY",
+        value_delimiter = ',',
+        global = true
+    )]
+    keys: Vec<String>,
+    /// The store (SQLite file: device identity, payments); default: the user's data directory.
+    #[arg(long, env = "BILLTAP_STORE", global = true)]
+    store: Option<PathBuf>,
+}
+
+impl Global {
+    /// The platform arguments with the global `--platform` and `--key` filled in.
+    fn platform(&self, mut p: PlatformArgs) -> PlatformArgs {
+        p.platform = self.platform.clone();
+        p.keys = self.keys.clone();
+        p
+    }
 }
 
 #[derive(Subcommand)]
@@ -94,11 +125,64 @@ enum Command {
         #[command(subcommand)]
         command: BillsCommand,
     },
-    /// Show the main flow: render a real bill's QR into a camera-like frame, scan it, show the bill.
+    /// Pay a bill: a quote, then the device-signed payment, stored before it is sent.
+    /// Exit 0 paid, 1 not paid, 2 bad input, 3 outcome not known yet (settled later).
+    Pay {
+        /// The bill's platform id.
+        #[arg(long)]
+        bill: String,
+        /// Pay this much (partial payments where the biller allows them): `12.30` or
+        /// `12.30 CNY`; default: the bill's amount due.
+        #[arg(long)]
+        amount: Option<String>,
+        /// The funding account at the bank.
+        #[arg(long = "from", env = "BILLTAP_FUNDING_ACCOUNT", default_value = pay_cmds::DEMO_FUNDING_ACCOUNT)]
+        from: String,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stored payments (no network), or `payments resume` to settle unfinished ones.
+    Payments {
+        #[command(subcommand)]
+        command: Option<PaymentsCommand>,
+        /// Only payments not settled yet.
+        #[arg(long)]
+        pending: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// This device's id, public key and registration state (no network).
+    Device {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the main flow: render a real bill's QR into a camera-like frame, scan it, show
+    /// the bill, pay it.
     Demo {
         /// Also save the synthetic camera frame as PNG.
         #[arg(long)]
         save_frame: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Settle every unfinished payment (ask the platform under its key; send again only the
+    /// same payment). Exit 0 when none is left unknown, 3 otherwise.
+    Resume {
+        /// The funding account (as `pay --from`).
+        #[arg(long = "from", env = "BILLTAP_FUNDING_ACCOUNT", default_value = pay_cmds::DEMO_FUNDING_ACCOUNT)]
+        from: String,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -174,6 +258,8 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let g = &cli.global;
+    let store = g.store.as_deref();
     let result = match cli.command {
         Command::Scan {
             images,
@@ -181,13 +267,20 @@ fn main() -> ExitCode {
             fast,
             resolve,
             platform,
-        } => cmd_scan(&images, json, fast, resolve.then_some(&platform)),
+        } => cmd_scan(
+            &images,
+            json,
+            fast,
+            resolve.then_some(&g.platform(platform)),
+        ),
         Command::Sandbox {
             port,
             db,
             admin_token,
         } => platform_cmds::cmd_sandbox(port, db, admin_token),
-        Command::Catalog { platform, json } => platform_cmds::cmd_catalog(&platform, json),
+        Command::Catalog { platform, json } => {
+            platform_cmds::cmd_catalog(&g.platform(platform), json)
+        }
         Command::Billers {
             command:
                 BillersCommand::Search {
@@ -207,7 +300,7 @@ fn main() -> ExitCode {
                 page_size,
                 page_token,
             };
-            platform_cmds::cmd_billers_search(&platform, query, json)
+            platform_cmds::cmd_billers_search(&g.platform(platform), query, json)
         }
         Command::Bills {
             command:
@@ -217,10 +310,39 @@ fn main() -> ExitCode {
                     platform,
                     json,
                 },
-        } => platform_cmds::cmd_bills_lookup(&platform, &biller, &fields, json),
+        } => platform_cmds::cmd_bills_lookup(&g.platform(platform), &biller, &fields, json),
+        Command::Pay {
+            bill,
+            amount,
+            from,
+            platform,
+            json,
+        } => pay_cmds::cmd_pay(
+            &g.platform(platform),
+            store,
+            &bill,
+            amount.as_deref(),
+            &from,
+            json,
+        ),
+        Command::Payments {
+            command: None,
+            pending,
+            json,
+        } => pay_cmds::cmd_payments(store, pending, json),
+        Command::Payments {
+            command:
+                Some(PaymentsCommand::Resume {
+                    from,
+                    platform,
+                    json,
+                }),
+            ..
+        } => pay_cmds::cmd_resume(&g.platform(platform), store, &from, json),
+        Command::Device { json } => pay_cmds::cmd_device(store, json),
         Command::Parse { text, json } => cmd_parse(&text, json),
         Command::Qr { text, out, scale } => cmd_qr(&text, out.as_deref(), scale),
-        Command::Demo { save_frame } => cmd_demo(save_frame.as_deref()),
+        Command::Demo { save_frame } => cmd_demo(save_frame.as_deref(), store),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -471,7 +593,7 @@ fn swapped_sticker_payload() -> Result<String> {
         .build()?)
 }
 
-fn cmd_demo(save_frame: Option<&Path>) -> Result<u8> {
+fn cmd_demo(save_frame: Option<&Path>, store: Option<&Path>) -> Result<u8> {
     println!("billtap demo — scan a water bill with the phone camera\n");
     let payload = sample_bill_payload()?;
     println!("1. The biller prints this EMV bill QR on the paper bill:\n   {payload}\n");
@@ -549,13 +671,47 @@ fn cmd_demo(save_frame: Option<&Path>) -> Result<u8> {
     );
     let swapped = platform_cmds::runtime()?.block_on(conn.client.resolve(&sticker))?;
     platform_cmds::print_view(&swapped, "   ");
-    println!("\nNext (later issues): pay exactly once, keep the signed receipt.");
     let sticker_caught = swapped
         .warnings
         .iter()
         .any(|w| w.code == PayeeWarningCode::NameMismatch);
+
+    // A store of the demo's own unless --store names one: the demo pays on every run.
+    let store_path = store.map_or_else(
+        || std::env::temp_dir().join(format!("billtap-demo-{}.sqlite", std::process::id())),
+        Path::to_path_buf,
+    );
+    let Some(bill) = view.bills.first() else {
+        return Ok(BAD);
+    };
+    println!(
+        "\n7. Paying bill {} exactly once: quoted, signed with this device's P-256 key, stored\n   ({}) before it is sent, settled by idempotency key if the answer is lost:",
+        bill.id,
+        store_path.display()
+    );
+    let pay = billtap_core::pay::Payments::new(
+        conn.client.clone(),
+        std::sync::Arc::new(billtap_core::store::Store::open(&store_path)?),
+        None,
+        billtap_core::pay::PayConfig::new(pay_cmds::DEMO_FUNDING_ACCOUNT, "desktop"),
+        std::sync::Arc::new(billtap_core::ports::SystemClock),
+        &conn.url,
+    )?;
+    let rt = platform_cmds::runtime()?;
+    let target = billtap_core::pay::PaymentTarget::Bill {
+        bill_id: bill.id.clone(),
+    };
+    let paid = rt.block_on(async {
+        let quote = pay.prepare(&target, None).await?;
+        pay.confirm(&quote).await
+    })?;
+    pay_cmds::print_payment(&paid, "   ");
+    println!("\nNext (a later issue): keep the signed receipt.");
     Ok(
-        if view.payee.is_some() && !view.bills.is_empty() && sticker_caught {
+        if view.payee.is_some()
+            && sticker_caught
+            && paid.state == billtap_core::store::PaymentState::Succeeded
+        {
             FOUND
         } else {
             BAD

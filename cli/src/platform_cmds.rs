@@ -13,11 +13,11 @@ use billtap_sandbox::{Sandbox, SandboxOptions};
 /// Where the platform is; without `--platform`, an embedded sandbox is started.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PlatformArgs {
-    /// Platform base URL (default: start an embedded sandbox).
-    #[arg(long, env = "BILLTAP_PLATFORM")]
+    /// Platform base URL (the global `--platform`; none: an embedded sandbox).
+    #[arg(skip)]
     pub platform: Option<String>,
-    /// Pinned platform key `KEY_ID:BASE64` (repeatable; required with --platform).
-    #[arg(long = "key", env = "BILLTAP_PLATFORM_KEY", value_delimiter = ',')]
+    /// Pinned platform keys (the global `--key`).
+    #[arg(skip)]
     pub keys: Vec<String>,
     /// Language of names and warnings: zh-CN or en.
     #[arg(long, default_value = "zh-CN")]
@@ -33,7 +33,9 @@ pub struct PlatformArgs {
 /// A connected client, and the sandbox it talks to when one was started for it.
 pub struct Connection {
     /// The client.
-    pub client: PlatformClient,
+    pub client: Arc<PlatformClient>,
+    /// The platform's base URL.
+    pub url: String,
     /// Keeps an embedded sandbox alive while the client is used.
     pub _sandbox: Option<Sandbox>,
 }
@@ -60,9 +62,10 @@ pub fn connect(args: &PlatformArgs) -> Result<Connection> {
     cfg.locale = args.locale.clone();
     cfg.static_amount_warning = args.static_limit;
     cfg.cache_dir = args.cache_dir.clone();
-    let client = PlatformClient::new(cfg, Arc::new(SystemClock))?;
+    let client = Arc::new(PlatformClient::new(cfg, Arc::new(SystemClock))?);
     Ok(Connection {
         client,
+        url,
         _sandbox: sandbox,
     })
 }

@@ -7,21 +7,10 @@
     clippy::indexing_slicing
 )]
 
-use std::process::Command;
+mod common;
 
+use common::billtap;
 use serde_json::Value;
-
-fn billtap(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_billtap"))
-        .args(args)
-        .output()
-        .expect("run billtap");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 const PIX: &str = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
 

@@ -9,80 +9,14 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-fn billtap(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_billtap"))
-        .args(args)
-        .output()
-        .expect("run billtap");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-struct SandboxProcess {
-    child: Child,
-    url: String,
-    key: String,
-}
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sandbox(token: &str) -> SandboxProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_billtap"))
-        .args(["sandbox", "--port", "0", "--admin-token", token])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut url, mut key, mut printed_token) = (String::new(), String::new(), String::new());
-    for line in lines.by_ref().take(3) {
-        let line = line.unwrap();
-        if let Some(u) = line.strip_prefix("billtap sandbox listening on ") {
-            url = u.to_string();
-        } else if let Some(k) = line.strip_prefix("pinned key: ") {
-            key = k.to_string();
-        } else if let Some(t) = line.strip_prefix("admin token: ") {
-            printed_token = t.to_string();
-        }
-    }
-    assert_eq!(printed_token, token);
-    // Keep reading: the sandbox's stdout stays open for as long as it runs.
-    std::thread::spawn(move || lines.for_each(drop));
-    SandboxProcess { child, url, key }
-}
-
-/// One raw HTTP/1.1 POST; returns the status code.
-fn post(url: &str, path: &str, token: Option<&str>, body: &str) -> u16 {
-    let addr = url.strip_prefix("http://").unwrap();
-    let mut s = TcpStream::connect(addr).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut reply = String::new();
-    let _ = s.read_to_string(&mut reply);
-    reply
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
+use common::{SandboxProcess, billtap, post, sandbox};
 
 fn fault(sb: &SandboxProcess, path: &str, fault: &str, count: u32) {
     let body = format!(r#"{{"path_prefix":"{path}","fault":"{fault}","count":{count}}}"#);

@@ -192,11 +192,15 @@ pub struct NextKey {
 pub struct FaultRule {
     /// Path prefix, e.g. `/v1/catalog`.
     pub path_prefix: String,
-    /// `delay:MS`, `status_500`, `drop`, `bad_signature`, `stale`.
+    /// `delay:MS`, `delay_after:MS`, `status_500`, `drop`, `drop_after_commit`,
+    /// `duplicate`, `bad_signature`, `stale`, `replay`, `unsigned_503`.
     pub fault: String,
     /// How many matching requests it applies to.
     #[serde(default = "one")]
     pub count: u32,
+    /// Match the path exactly instead of as a prefix (`/v1/payments` without its quotes).
+    #[serde(default)]
+    pub exact: bool,
 }
 
 fn one() -> u32 {

@@ -253,19 +253,16 @@ enum Found {
     NotFound,
 }
 
-impl Payments {
-    /// Payments with the app's signer, or (`None`) billtap's software key kept in the store.
-    pub fn new(
-        client: Arc<PlatformClient>,
-        store: Arc<Store>,
-        signer: Option<Arc<dyn Signer>>,
-        cfg: PayConfig,
-        clock: Arc<dyn Clock>,
-        platform_url: &str,
-    ) -> Result<Self, PayError> {
-        if cfg.funding_account.trim().is_empty() {
-            return Err(PayError::Invalid("no funding account is configured".into()));
-        }
+/// The device's signing identity, loaded from the store or created in it.
+struct Identity {
+    signer: Arc<dyn Signer>,
+    public_key: Vec<u8>,
+    device_id: String,
+    software: bool,
+}
+
+impl Identity {
+    fn open(store: &Store, signer: Option<Arc<dyn Signer>>) -> Result<Identity, PayError> {
         let existing = store.device()?;
         let (signer, public_key, pkcs8): (Arc<dyn Signer>, Vec<u8>, _) = match signer {
             Some(s) => {
@@ -301,13 +298,55 @@ impl Payments {
                 platform_url: None,
             })?,
         };
-        Ok(Payments {
-            client,
-            store,
+        Ok(Identity {
             signer,
             public_key,
             device_id: device.device_id,
-            software_key: software,
+            software,
+        })
+    }
+}
+
+/// The device as the store knows it, creating billtap's software identity if there is none
+/// yet (no network: `billtap device`).
+pub fn local_device(store: &Store) -> Result<DeviceInfo, PayError> {
+    let id = Identity::open(store, None)?;
+    let d = store.device()?;
+    Ok(DeviceInfo {
+        device_id: id.device_id,
+        public_key: B64.encode(&id.public_key),
+        software_key: id.software,
+        registered_at: d.as_ref().and_then(|d| d.registered_at),
+        platform_url: d.and_then(|d| d.platform_url),
+    })
+}
+
+/// Stored payments without a platform connection (`billtap payments`).
+pub fn local_payments(store: &Store, pending_only: bool) -> Result<Vec<PaymentRecord>, PayError> {
+    store.payments(pending_only)?.iter().map(record).collect()
+}
+
+impl Payments {
+    /// Payments with the app's signer, or (`None`) billtap's software key kept in the store.
+    pub fn new(
+        client: Arc<PlatformClient>,
+        store: Arc<Store>,
+        signer: Option<Arc<dyn Signer>>,
+        cfg: PayConfig,
+        clock: Arc<dyn Clock>,
+        platform_url: &str,
+    ) -> Result<Self, PayError> {
+        if cfg.funding_account.trim().is_empty() {
+            return Err(PayError::Invalid("no funding account is configured".into()));
+        }
+        let id = Identity::open(&store, signer)?;
+        Ok(Payments {
+            client,
+            store,
+            signer: id.signer,
+            public_key: id.public_key,
+            device_id: id.device_id,
+            software_key: id.software,
             cfg,
             clock,
             hooks: None,
