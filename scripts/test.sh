@@ -121,7 +121,7 @@ python_suite() {
   # with the dev profile the other suites already compiled (seconds instead of a ~6-minute
   # optimised build); users' installs keep pyproject's `python` profile.
   [ -x "$TOOLS/pkg-venv/bin/python" ] || python3 -m venv "$TOOLS/pkg-venv"
-  "$TOOLS/pkg-venv/bin/pip" install -q pytest pillow &&
+  "$TOOLS/pkg-venv/bin/pip" install -q pytest pillow cryptography &&
     MATURIN_PEP517_ARGS="--profile dev" CARGO_TARGET_DIR=$ROOT/target \
       "$TOOLS/pkg-venv/bin/pip" install -q --force-reinstall ./bindings &&
     (cd /tmp && "$TOOLS/pkg-venv/bin/python" -m pytest -q "$ROOT/bindings/tests/python")

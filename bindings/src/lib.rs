@@ -11,18 +11,23 @@ uniffi::setup_scaffolding!();
 
 mod errors;
 mod logging;
+mod pay;
 mod platform;
 mod scan;
 
 pub use errors::{ConfigError, ScanError};
 pub use logging::set_logger;
+pub use pay::{PaymentError, SoftwareKey};
 pub use platform::PlatformError;
 pub use scan::{QrFormat, parse_payload, render_qr, scan_frame};
 
 use std::sync::Arc;
 
+use billtap_core::money::Money;
+use billtap_core::pay::{DeviceInfo, PayConfig, PaymentRecord, PaymentTarget, Payments};
 use billtap_core::platform::{BillView, BillerQuery, api};
-use billtap_core::ports::{Clock, HttpTransport};
+use billtap_core::ports::{Clock, HttpTransport, Signer};
+use billtap_core::store::Store;
 use billtap_core::scan::{DecodedCode, Frame, ScanOptions, Scanned};
 
 /// How the app configures billtap: where the platform is and which keys to trust.
@@ -42,6 +47,12 @@ pub struct BilltapConfig {
     /// on `resolve`: static codes are the ones swapped on stickers. `None`: no limit.
     #[uniffi(default = None)]
     pub static_code_limit: Option<String>,
+    /// The payer's account at the bank that funds payments; payments need it.
+    #[uniffi(default = None)]
+    pub funding_account: Option<String>,
+    /// What the device says it is when it registers: `android`, `ios`, `desktop`.
+    #[uniffi(default = "unknown")]
+    pub device_platform: String,
 }
 
 /// Parses `"2000.00 CNY"` into money, or says what is wrong with it.
@@ -53,10 +64,20 @@ fn parse_limit(text: &str) -> Result<billtap_core::money::Money, ConfigError> {
 
 /// The entry object: one per app, created from a [`BilltapConfig`]. Later capabilities (look
 /// up, pay, top up, receipts) add their methods here.
-#[derive(Debug, uniffi::Object)]
+#[derive(uniffi::Object)]
 pub struct Billtap {
     config: BilltapConfig,
-    platform: billtap_core::platform::PlatformClient,
+    platform: Arc<billtap_core::platform::PlatformClient>,
+    clock: Arc<dyn Clock>,
+    signer: Option<Arc<dyn Signer>>,
+    /// Opened at the first payment call: the store and the device identity.
+    payments: std::sync::OnceLock<Arc<Payments>>,
+}
+
+impl std::fmt::Debug for Billtap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Billtap({})", self.config.platform_url)
+    }
 }
 
 /// Builds a [`Billtap`] from the configuration and, optionally, the host's ports: its HTTP
@@ -72,15 +93,17 @@ pub struct BilltapBuilder {
 struct Ports {
     http: Option<Arc<dyn HttpTransport>>,
     clock: Option<Arc<dyn Clock>>,
+    signer: Option<Arc<dyn Signer>>,
 }
 
 impl std::fmt::Debug for Ports {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Ports(http: {}, clock: {})",
+            "Ports(http: {}, clock: {}, signer: {})",
             self.http.is_some(),
-            self.clock.is_some()
+            self.clock.is_some(),
+            self.signer.is_some()
         )
     }
 }
@@ -112,13 +135,22 @@ impl BilltapBuilder {
         self
     }
 
+    /// Signs payments with the app's device key (Android Keystore, the Secure Enclave)
+    /// instead of billtap's software key kept in the store.
+    pub fn signer(self: Arc<Self>, signer: Arc<dyn Signer>) -> Arc<Self> {
+        if let Ok(mut p) = self.ports.lock() {
+            p.signer = Some(signer);
+        }
+        self
+    }
+
     /// Checks the configuration and creates the entry object.
     pub fn build(&self) -> Result<Arc<Billtap>, ConfigError> {
-        let (http, clock) = match self.ports.lock() {
-            Ok(p) => (p.http.clone(), p.clock.clone()),
-            Err(_) => (None, None),
+        let (http, clock, signer) = match self.ports.lock() {
+            Ok(p) => (p.http.clone(), p.clock.clone(), p.signer.clone()),
+            Err(_) => (None, None, None),
         };
-        Billtap::create(self.config.clone(), http, clock)
+        Billtap::create(self.config.clone(), http, clock, signer)
     }
 }
 
@@ -127,6 +159,7 @@ impl Billtap {
         config: BilltapConfig,
         http: Option<Arc<dyn HttpTransport>>,
         clock: Option<Arc<dyn Clock>>,
+        signer: Option<Arc<dyn Signer>>,
     ) -> Result<Arc<Self>, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid { reason };
         if config.database_path.trim().is_empty() {
@@ -150,10 +183,13 @@ impl Billtap {
             clock.unwrap_or_else(|| Arc::new(billtap_core::ports::SystemClock));
         let error = |e: billtap_core::platform::PlatformError| invalid(e.to_string());
         let platform = match http {
-            Some(t) => billtap_core::platform::PlatformClient::with_transport(pcfg, clock, t)
-                .map_err(error)?,
+            Some(t) => {
+                billtap_core::platform::PlatformClient::with_transport(pcfg, clock.clone(), t)
+                    .map_err(error)?
+            }
             #[cfg(feature = "reqwest")]
-            None => billtap_core::platform::PlatformClient::new(pcfg, clock).map_err(error)?,
+            None => billtap_core::platform::PlatformClient::new(pcfg, clock.clone())
+                .map_err(error)?,
             #[cfg(not(feature = "reqwest"))]
             None => {
                 return Err(invalid(
@@ -162,7 +198,40 @@ impl Billtap {
             }
         };
         tracing::info!(locale = %config.locale, "billtap configured");
-        Ok(Arc::new(Billtap { config, platform }))
+        Ok(Arc::new(Billtap {
+            config,
+            platform: Arc::new(platform),
+            clock,
+            signer,
+            payments: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// The payment engine: the store at `database_path`, the device identity in it.
+    fn payments(&self) -> Result<Arc<Payments>, PaymentError> {
+        if let Some(p) = self.payments.get() {
+            return Ok(p.clone());
+        }
+        let funding = self
+            .config
+            .funding_account
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+            .ok_or_else(|| PaymentError::Invalid {
+                reason: "payments need a funding_account in BilltapConfig".into(),
+            })?;
+        let store = Store::open(std::path::Path::new(&self.config.database_path))
+            .map_err(|e| PaymentError::from(billtap_core::pay::PayError::from(e)))?;
+        let p = Payments::new(
+            self.platform.clone(),
+            Arc::new(store),
+            self.signer.clone(),
+            PayConfig::new(&funding, &self.config.device_platform),
+            self.clock.clone(),
+            &self.config.platform_url,
+        )?;
+        // Two first calls at once: both opened the same store; one engine is kept.
+        Ok(self.payments.get_or_init(|| Arc::new(p)).clone())
     }
 }
 
@@ -172,7 +241,7 @@ impl Billtap {
     /// and the system clock (`BilltapBuilder` takes the app's).
     #[uniffi::constructor]
     pub fn new(config: BilltapConfig) -> Result<Arc<Self>, ConfigError> {
-        Self::create(config, None, None)
+        Self::create(config, None, None, None)
     }
 
     /// The configuration this instance was created with. (Returns `Result` like every export,
@@ -244,6 +313,42 @@ impl Billtap {
     pub async fn resolve(&self, code: Scanned) -> Result<BillView, PlatformError> {
         Ok(self.platform.resolve(&code).await?)
     }
+
+    /// This device: its id, public key and registration (creates its identity on first use).
+    pub fn device(&self) -> Result<DeviceInfo, PaymentError> {
+        Ok(self.payments()?.device()?)
+    }
+
+    /// Registers this device's key with the platform (the first payment does it too).
+    pub async fn register_device(&self) -> Result<DeviceInfo, PaymentError> {
+        Ok(self.payments()?.register().await?)
+    }
+
+    /// A quote for paying `target`: the verified payee and account, the amount (the bill's,
+    /// or `amount` where the payer chooses it within the biller's rules), fee and expiry.
+    pub async fn prepare_payment(
+        &self,
+        target: PaymentTarget,
+        amount: Option<Money>,
+    ) -> Result<api::Quote, PaymentError> {
+        Ok(self.payments()?.prepare(&target, amount).await?)
+    }
+
+    /// Pays a quote exactly once: signed by the device key (a prompt may show), stored, sent.
+    /// The record's state says where it stands; `unknown` is settled by `resume_pending`.
+    pub async fn confirm_payment(&self, quote: api::Quote) -> Result<PaymentRecord, PaymentError> {
+        Ok(self.payments()?.confirm(&quote).await?)
+    }
+
+    /// Stored payments, newest first (`pending_only`: those not settled yet).
+    pub fn payments_list(&self, pending_only: bool) -> Result<Vec<PaymentRecord>, PaymentError> {
+        Ok(self.payments()?.list(pending_only)?)
+    }
+
+    /// Settles what an earlier run left unsettled; call at start-up.
+    pub async fn resume_pending(&self) -> Result<Vec<PaymentRecord>, PaymentError> {
+        Ok(self.payments()?.resume_pending().await?)
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +363,8 @@ mod tests {
             database_path: "/tmp/x.sqlite".into(),
             locale: "en".into(),
             static_code_limit: None,
+            funding_account: None,
+            device_platform: "desktop".into(),
         };
         for ok in [
             "https://pay.example.cn",

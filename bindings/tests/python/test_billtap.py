@@ -422,3 +422,79 @@ def test_transport_rules_hold_for_every_transport(tmp_path):
             bt.BilltapBuilder(config(platform_url=bad)).http_transport(UrllibTransport()).build()
     with pytest.raises(bt.ConfigError.Invalid):
         bt.Billtap(config(pinned_platform_keys=["k:" + "A" * 43 + "=", "k:" + "A" * 43 + "="]))
+
+
+FUNDING = "6217000010000000001"
+
+
+class CryptographySigner(bt.Signer):
+    """The device key as a Python host holds it: EC P-256 from the `cryptography` package
+    (a phone's would live in Android Keystore or the Secure Enclave). `cancel_next` plays a
+    dismissed biometric prompt."""
+
+    def __init__(self):
+        from cryptography.hazmat.primitives.asymmetric import ec
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.cancel_next = False
+        self.signed = 0
+
+    def public_key(self):
+        from cryptography.hazmat.primitives import serialization
+        return self.key.public_key().public_bytes(serialization.Encoding.X962,
+                                                   serialization.PublicFormat.UncompressedPoint)
+
+    async def sign(self, message):
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        if self.cancel_next:
+            self.cancel_next = False
+            raise bt.SignerError.Cancelled()
+        self.signed += 1
+        return self.key.sign(bytes(message), ec.ECDSA(hashes.SHA256()))
+
+
+def admin_post(path, body):
+    import urllib.request
+    req = urllib.request.Request(SANDBOX_URL + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": "Bearer " + ADMIN_TOKEN, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read() or b"null")
+
+
+def ledger():
+    import urllib.request
+    req = urllib.request.Request(SANDBOX_URL + "/admin/ledger", headers={"Authorization": "Bearer " + ADMIN_TOKEN})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())
+
+
+@needs_sandbox
+def test_a_bill_is_paid_once_with_the_apps_own_signer_and_a_cancelled_prompt_sends_nothing(tmp_path):
+    bill = admin_post("/admin/bills", {"biller_id": "BJ-WATER-001", "account": "110105-4242-0001", "amount_fen": 4250})["id"]
+    signer = CryptographySigner()
+    app = bt.BilltapBuilder(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY],
+                                   database_path=str(tmp_path / "pay.sqlite"), funding_account=FUNDING,
+                                   device_platform="python")).signer(signer).build()
+
+    async def run():
+        bt.billtap_core.uniffi_set_event_loop(asyncio.get_running_loop())
+        device = await app.register_device()
+        quote = await app.prepare_payment(bt.PaymentTarget.BILL(bill_id=bill), None)
+        signer.cancel_next = True
+        with pytest.raises(bt.PaymentError.Cancelled):
+            await app.confirm_payment(quote)
+        assert app.payments_list(False) == []  # nothing stored, nothing sent
+        paid = await app.confirm_payment(quote)
+        with pytest.raises(bt.PaymentError.Refused) as again:
+            await app.prepare_payment(bt.PaymentTarget.BILL(bill_id=bill), None)
+        return device, quote, paid, again.value
+
+    device, quote, paid, again = asyncio.run(run())
+    assert not device.software_key and device.registered_at
+    assert quote.amount == "42.50 CNY" and quote.payee_name == "北京市自来水集团"
+    assert paid.state == bt.PaymentState.SUCCEEDED and paid.amount == "42.50 CNY"
+    assert paid.platform_payment_id and "0000000" not in paid.payee_account_masked
+    assert again.kind == "bill-paid"
+    assert [e["bill_id"] for e in ledger()].count(bill) == 1
+    assert app.payments_list(True) == [] and len(app.payments_list(False)) == 1
+    assert signer.signed >= 2  # registration and the payment, each signed by the host's key
