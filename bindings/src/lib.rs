@@ -27,8 +27,8 @@ use billtap_core::money::Money;
 use billtap_core::pay::{DeviceInfo, PayConfig, PaymentRecord, PaymentTarget, Payments};
 use billtap_core::platform::{BillView, BillerQuery, api};
 use billtap_core::ports::{Clock, HttpTransport, Signer};
-use billtap_core::store::Store;
 use billtap_core::scan::{DecodedCode, Frame, ScanOptions, Scanned};
+use billtap_core::store::Store;
 
 /// How the app configures billtap: where the platform is and which keys to trust.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -188,8 +188,9 @@ impl Billtap {
                     .map_err(error)?
             }
             #[cfg(feature = "reqwest")]
-            None => billtap_core::platform::PlatformClient::new(pcfg, clock.clone())
-                .map_err(error)?,
+            None => {
+                billtap_core::platform::PlatformClient::new(pcfg, clock.clone()).map_err(error)?
+            }
             #[cfg(not(feature = "reqwest"))]
             None => {
                 return Err(invalid(

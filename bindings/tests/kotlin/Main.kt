@@ -231,8 +231,60 @@ fun main() {
         }
         check(transport.calls.get() >= 6) { "calls ${transport.calls}" }
     }
+    if (sandboxUrl != null && sandboxKey != null && adminToken != null) test("pay: a bill once, signed by the JDK's EC P-256 key; a cancelled prompt sends nothing") {
+        val http = java.net.http.HttpClient.newHttpClient()
+        fun admin(method: String, path: String, body: String?): String {
+            val b = java.net.http.HttpRequest.newBuilder(java.net.URI.create("$sandboxUrl$path"))
+                .header("Authorization", "Bearer $adminToken").header("Content-Type", "application/json")
+            val req = if (body == null) b.GET().build() else b.method(method, java.net.http.HttpRequest.BodyPublishers.ofString(body)).build()
+            return http.send(req, java.net.http.HttpResponse.BodyHandlers.ofString()).body()
+        }
+        val created = admin("POST", "/admin/bills", "{\"biller_id\":\"BJ-WATER-001\",\"account\":\"110105-4242-0002\",\"amount_fen\":1999}")
+        val bill = Regex("\"id\":\"([^\"]+)\"").find(created)!!.groupValues[1]
+        val dir = java.nio.file.Files.createTempDirectory("billtap-kt-pay")
+        val signer = JdkSigner()
+        val app = BilltapBuilder(BilltapConfig(sandboxUrl, listOf(sandboxKey), "$dir/pay.sqlite", "zh-CN",
+            fundingAccount = "6217000010000000001", devicePlatform = "android")).signer(signer).build()
+        runBlocking {
+            val device = app.registerDevice()
+            check(!device.softwareKey && device.registeredAt != null) { "$device" }
+            val quote = app.preparePayment(PaymentTarget.Bill(bill), null)
+            check(quote.amount == "19.99 CNY") { "$quote" }
+            signer.cancelNext = true
+            expectThrows<PaymentException.Cancelled> { runBlocking { app.confirmPayment(quote) } }
+            check(app.paymentsList(false).isEmpty()) { "a cancelled payment was stored" }
+            val paid = app.confirmPayment(quote)
+            check(paid.state == PaymentState.SUCCEEDED && paid.amount == "19.99 CNY" && paid.platformPaymentId != null) { "$paid" }
+            val again = expectThrows<PaymentException.Refused> { runBlocking { app.preparePayment(PaymentTarget.Bill(bill), null) } }
+            check(again.kind == "bill-paid") { "$again" }
+        }
+        check(Regex(bill).findAll(admin("GET", "/admin/ledger", null)).count() == 1) { "paid more than once" }
+        check(app.paymentsList(true).isEmpty() && runBlocking { app.resumePending() }.isEmpty()) { "pending" }
+    }
     println("kotlin: $passed passed, $failed failed")
     kotlin.system.exitProcess(if (failed == 0) 0 else 1)
+}
+
+/** The device key as an Android app holds it, through the same `java.security` API shape as
+ *  AndroidKeyStore (there with `setUserAuthenticationRequired` for the biometric prompt).
+ *  `cancelNext` plays a dismissed prompt. */
+class JdkSigner : Signer {
+    private val pair = java.security.KeyPairGenerator.getInstance("EC").apply {
+        initialize(java.security.spec.ECGenParameterSpec("secp256r1"))
+    }.generateKeyPair()
+    @Volatile var cancelNext = false
+    override fun publicKey(): ByteArray = pair.public.encoded  // X.509 SubjectPublicKeyInfo
+    override suspend fun sign(message: ByteArray): ByteArray {
+        if (cancelNext) {
+            cancelNext = false
+            throw SignerException.Cancelled()
+        }
+        return java.security.Signature.getInstance("SHA256withECDSA").run {
+            initSign(pair.private)
+            update(message)
+            sign()
+        }
+    }
 }
 
 /** A loopback HTTP server (the JDK's own) answering every request with [handler]; returns its URL. */

@@ -132,16 +132,14 @@ pub(super) async fn sign_and_inject_faults(
         return sign(&app, r, &digest, "").await;
     }
     let fault = app.faults.lock().ok().and_then(|mut faults| {
-        let i = faults
-            .iter()
-            .position(|f| {
-                f.count > 0
-                    && if f.exact {
-                        path == f.path_prefix
-                    } else {
-                        path.starts_with(&f.path_prefix)
-                    }
-            })?;
+        let i = faults.iter().position(|f| {
+            f.count > 0
+                && if f.exact {
+                    path == f.path_prefix
+                } else {
+                    path.starts_with(&f.path_prefix)
+                }
+        })?;
         let f = faults.get_mut(i)?;
         f.count -= 1;
         let kind = f.fault.clone();

@@ -204,6 +204,50 @@ final class BilltapTests: XCTestCase {
         }
     }
 
+    func testPayABillOnceWithTheAppsSignerAndACancelledPromptSendsNothing() async throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let url = env["BILLTAP_SANDBOX_URL"], let key = env["BILLTAP_SANDBOX_KEY"], let token = env["BILLTAP_SANDBOX_ADMIN_TOKEN"] else {
+            throw XCTSkip("scripts/test.sh starts `billtap sandbox` and sets BILLTAP_SANDBOX_URL")
+        }
+        let transport = URLSessionTransport()
+        func admin(_ method: String, _ path: String, _ body: String) async throws -> String {
+            let r = try await transport.send(request: HttpRequest(method: method, url: url + path,
+                headers: [HttpHeader(name: "Authorization", value: "Bearer " + token), HttpHeader(name: "Content-Type", value: "application/json")],
+                body: Data(body.utf8), maxResponseBytes: 1 << 20, timeoutMs: 5000))
+            return String(decoding: r.body, as: UTF8.self)
+        }
+        let created = try await admin("POST", "/admin/bills", #"{"biller_id":"BJ-WATER-001","account":"110105-4242-0003","amount_fen":777}"#)
+        let bill = try XCTUnwrap(created.split(separator: "\"").dropFirst(3).first.map(String.init))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("billtap-swift-pay-\(UUID().uuidString)")
+        let signer = try EnclaveLikeSigner()
+        let app = try BilltapBuilder(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: [key], databasePath: dir.appendingPathComponent("pay.sqlite").path,
+                                                           locale: "zh-CN", fundingAccount: "6217000010000000001", devicePlatform: "ios"))
+            .signer(signer: signer).build()
+        let device = try await app.registerDevice()
+        XCTAssertFalse(device.softwareKey)
+        let quote = try await app.preparePayment(target: .bill(billId: bill), amount: nil)
+        XCTAssertEqual(quote.amount, "7.77 CNY")
+        signer.cancelNext = true
+        do {
+            _ = try await app.confirmPayment(quote: quote)
+            XCTFail("expected Cancelled")
+        } catch PaymentError.Cancelled {
+        }
+        XCTAssertTrue(try app.paymentsList(pendingOnly: false).isEmpty)
+        let paid = try await app.confirmPayment(quote: quote)
+        XCTAssertEqual(paid.state, .succeeded)
+        XCTAssertEqual(paid.amount, "7.77 CNY")
+        do {
+            _ = try await app.preparePayment(target: .bill(billId: bill), amount: nil)
+            XCTFail("expected Refused")
+        } catch PaymentError.Refused(_, let kind, _) {
+            XCTAssertEqual(kind, "bill-paid")
+        }
+        let ledger = try await transport.send(request: HttpRequest(method: "GET", url: url + "/admin/ledger",
+            headers: [HttpHeader(name: "Authorization", value: "Bearer " + token)], body: Data(), maxResponseBytes: 1 << 20, timeoutMs: 5000))
+        XCTAssertEqual(String(decoding: ledger.body, as: UTF8.self).components(separatedBy: bill).count - 1, 1)
+    }
+
     func testTheAppsOwnHttpStackAndHostileAnswers() async throws {
         let env = ProcessInfo.processInfo.environment
         guard let url = env["BILLTAP_SANDBOX_URL"], let key = env["BILLTAP_SANDBOX_KEY"], let token = env["BILLTAP_SANDBOX_ADMIN_TOKEN"] else {
@@ -311,5 +355,32 @@ final class OneRequest: NSObject, URLSessionDataDelegate, @unchecked Sendable {
         guard let r = response else { c.resume(throwing: TransportError.Network(reason: "no response")); return }
         let headers = r.allHeaderFields.map { HttpHeader(name: "\($0.key)", value: "\($0.value)") }
         c.resume(returning: HttpResponse(status: UInt16(r.statusCode), headers: headers, body: data))
+    }
+}
+
+/// The device key as an iOS app would hold it in the Secure Enclave. Swift on Linux has no
+/// Secure Enclave, Security framework or CryptoKit (and swift-crypto cannot be fetched here),
+/// so the key itself is billtap's exported `SoftwareKey`; the Swift side does what an app's
+/// signer does around it: the prompt (`cancelNext` plays a dismissed Face ID sheet), the async
+/// hand-off, the errors.
+final class EnclaveLikeSigner: Signer, @unchecked Sendable {
+    private let key: SoftwareKey
+    private let lock = NSLock()
+    private var cancel = false
+    var cancelNext: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return cancel }
+        set { lock.lock(); cancel = newValue; lock.unlock() }
+    }
+
+    init() throws { key = try SoftwareKey.generate() }
+
+    func publicKey() throws -> Data { key.publicKey() }
+
+    func sign(message: Data) async throws -> Data {
+        if cancelNext {
+            cancelNext = false
+            throw SignerError.Cancelled
+        }
+        return try key.sign(message: message)
     }
 }
