@@ -489,3 +489,76 @@ async fn a_thousand_seeded_runs_with_network_faults_pay_each_bill_at_most_once_a
     }
     assert_eq!(outcome.len() as u64, runs);
 }
+
+/// Every log line billtap emits while registering and paying, at TRACE, holds no private key,
+/// no full funding or payee account number and no device signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_or_full_account_number_reaches_any_log_line() {
+    use std::sync::Mutex;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Default)]
+    struct Lines(Arc<Mutex<Vec<String>>>);
+    struct Visit<'a>(&'a mut String);
+    impl tracing::field::Visit for Visit<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Lines {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut line = event.metadata().target().to_string();
+            event.record(&mut Visit(&mut line));
+            self.0.lock().unwrap().push(line);
+        }
+    }
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Lines(lines.clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let sb = sandbox();
+    let admin = Admin::of(&sb);
+    let bill = admin.bill("110105-5555-0001", 999).await;
+    let st = store("logs");
+    let pay = payments(&sb, st.clone(), FUNDING, 5_000);
+    admin.fault("/v1/payments", "drop_after_commit", 1).await;
+    let quote = pay
+        .prepare(
+            &PaymentTarget::Bill {
+                bill_id: bill.clone(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let paid = pay.confirm(&quote).await.unwrap();
+    let paid = if paid.state.is_pending() {
+        pay.resume_pending().await.unwrap().remove(0)
+    } else {
+        paid
+    };
+    assert_eq!(paid.state, PaymentState::Succeeded);
+    let pkcs8 = st.device().unwrap().unwrap().software_key.unwrap();
+    let secrets = [
+        FUNDING.to_string(),
+        quote.payee_account.clone(),
+        base64::engine::general_purpose::STANDARD.encode(pkcs8.as_slice()),
+        hex::encode(pkcs8.as_slice()),
+    ];
+    let lines = lines.lock().unwrap().clone();
+    assert!(lines.len() >= 3, "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("payment succeeded")),
+        "{lines:?}"
+    );
+    for l in &lines {
+        for s in &secrets {
+            assert!(!l.contains(s.as_str()), "a secret in a log line: {l}");
+        }
+        assert!(!l.to_ascii_lowercase().contains("signature="), "{l}");
+    }
+}

@@ -760,27 +760,25 @@ impl Payments {
         Ok(())
     }
 
-    /// A request signed by the device: the v2 digest, the idempotency key, the device id and
-    /// the platform time as the device knows it. The signature is checked before use.
-    async fn signed(
+    /// Signs a built request (method, path, nonce, body) exactly as `confirm` does: its v2
+    /// digest, the device canonical string, the signature, the headers. Public for the
+    /// signing benchmark; apps pay with `confirm`.
+    pub async fn sign_request(
         &self,
-        method: &str,
-        path: String,
-        body: String,
+        req: PreparedRequest,
         key: &str,
     ) -> Result<(PreparedRequest, i64), PayError> {
-        let mut req = PreparedRequest {
-            method: method.into(),
-            path,
-            nonce: new_nonce().map_err(PlatformError::from)?,
-            headers: Vec::new(),
-            body,
-        };
+        let mut req = req;
         let digest = self.client.prepared_digest(&req);
         let ts = self.client.platform_now();
-        let message = device_canonical(&digest, key, &self.device_id, ts);
-        let signature = self.signer.sign(message.clone().into_bytes()).await?;
-        if !verify_device_signature(&self.public_key, message.as_bytes(), &signature) {
+        let message = device_canonical(&digest, key, &self.device_id, ts).into_bytes();
+        // A host's signer is checked before its signature is used (a keystore returning
+        // garbage must fail here, not as a refused payment); billtap's own ring signer is not.
+        let check = (!self.software_key).then(|| message.clone());
+        let signature = self.signer.sign(message).await?;
+        if let Some(message) = check
+            && !verify_device_signature(&self.public_key, &message, &signature)
+        {
             return Err(SignerError::Failed {
                 reason:
                     "the signer returned a signature that does not verify with its own public key"
@@ -788,15 +786,33 @@ impl Payments {
             }
             .into());
         }
-        req.headers = vec![
-            (DEVICE_HEADER.into(), self.device_id.clone()),
-            (DEVICE_TIMESTAMP_HEADER.into(), ts.to_string()),
-            (DEVICE_SIGNATURE_HEADER.into(), B64.encode(signature)),
-        ];
+        let mut headers = Vec::with_capacity(4);
+        headers.push((DEVICE_HEADER.to_string(), self.device_id.clone()));
+        headers.push((DEVICE_TIMESTAMP_HEADER.to_string(), ts.to_string()));
+        headers.push((DEVICE_SIGNATURE_HEADER.to_string(), B64.encode(signature)));
         if !key.is_empty() {
-            req.headers.push((IDEMPOTENCY_HEADER.into(), key.into()));
+            headers.push((IDEMPOTENCY_HEADER.to_string(), key.to_string()));
         }
+        req.headers = headers;
         Ok((req, ts))
+    }
+
+    /// A new request signed by the device (a fresh nonce; see `sign_request`).
+    async fn signed(
+        &self,
+        method: &str,
+        path: String,
+        body: String,
+        key: &str,
+    ) -> Result<(PreparedRequest, i64), PayError> {
+        let req = PreparedRequest {
+            method: method.into(),
+            path,
+            nonce: new_nonce().map_err(PlatformError::from)?,
+            headers: Vec::new(),
+            body,
+        };
+        self.sign_request(req, key).await
     }
 }
 

@@ -569,12 +569,12 @@ impl PlatformClient {
     /// The protocol v2 digest of a prepared request, as the platform will compute it: what the
     /// device signs.
     pub fn prepared_digest(&self, r: &PreparedRequest) -> String {
-        request_digest(
-            &r.method,
-            &format!("{}{}", self.base_path, r.path),
-            &r.nonce,
-            r.body.as_bytes(),
-        )
+        let path = if self.base_path.is_empty() {
+            std::borrow::Cow::Borrowed(r.path.as_str())
+        } else {
+            std::borrow::Cow::Owned(format!("{}{}", self.base_path, r.path))
+        };
+        request_digest(&r.method, &path, &r.nonce, r.body.as_bytes())
     }
 
     /// Sends a prepared request, retrying with exactly its bytes; returns the verified status

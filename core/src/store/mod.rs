@@ -220,6 +220,12 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Turns durability off: only for the store benchmark's baseline, never for payments.
+    pub fn set_synchronous_off_for_benchmark(&self) -> Result<(), StoreError> {
+        self.conn().pragma_update(None, "synchronous", "OFF")?;
+        Ok(())
+    }
+
     /// `PRAGMA integrity_check`: `ok` for a sound file.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         Ok(self
