@@ -562,3 +562,144 @@ async fn no_secret_or_full_account_number_reaches_any_log_line() {
         assert!(!l.to_ascii_lowercase().contains("signature="), "{l}");
     }
 }
+
+/// A verified payee without a bill (a mobile top-up, payer-chosen within 10–1,000 yuan), paid
+/// to exactly the account `resolve` verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_payee_is_paid_a_payer_chosen_amount_within_its_limits() {
+    let sb = sandbox();
+    let admin = Admin::of(&sb);
+    let code = sb.merchant_qr_payload("BJ-TELECOM-001").unwrap();
+    let scanned = billtap_core::scan::parse_text(&code).unwrap();
+    let c = client(&sb, 5_000);
+    let view = c.resolve(&scanned).await.unwrap();
+    let account = view.payee_account.unwrap().account;
+    let pay = payments(&sb, store("payee"), FUNDING, 5_000);
+    let target = PaymentTarget::Payee {
+        biller_id: "BJ-TELECOM-001".into(),
+        account: account.clone(),
+    };
+    assert!(
+        pay.prepare(&target, None).await.is_err(),
+        "an amount is needed"
+    );
+    let too_much = "2000.00 CNY".parse().unwrap();
+    assert!(pay.prepare(&target, Some(too_much)).await.is_err());
+    let fifty = "50.00 CNY".parse().unwrap();
+    let quote = pay.prepare(&target, Some(fifty)).await.unwrap();
+    assert_eq!(quote.payee_account, account);
+    let paid = pay.confirm(&quote).await.unwrap();
+    assert_eq!(paid.state, PaymentState::Succeeded, "{paid:?}");
+    assert!(
+        admin
+            .ledger()
+            .await
+            .iter()
+            .any(|e| e.payee_account == account && e.amount == "50.00" && e.bill_id.is_none())
+    );
+}
+
+/// An expired quote is not sent; a key reused for another body is refused by the platform; a
+/// payment the platform never saw, past the key retention window, needs reconciliation and is
+/// never sent again under a new key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_key_reuse_and_retention_are_handled() {
+    let sb = sandbox();
+    let admin = Admin::of(&sb);
+    let st = store("retention");
+    let pay = payments(&sb, st.clone(), FUNDING, 2_000);
+    let bill = admin.bill("110105-6666-0001", 1_500).await;
+    let target = PaymentTarget::Bill {
+        bill_id: bill.clone(),
+    };
+    let mut quote = pay.prepare(&target, None).await.unwrap();
+    let valid_until = quote.expires_at;
+    quote.expires_at = 1;
+    assert!(matches!(
+        pay.confirm(&quote).await,
+        Err(billtap_core::pay::PayError::QuoteExpired)
+    ));
+    assert!(pay.list(false).unwrap().is_empty(), "nothing stored");
+    quote.expires_at = valid_until;
+
+    // The platform never sees it (every send dropped before processing) and keeps keys for
+    // less than no time at all: needs reconciliation, and the ledger stays empty.
+    let strict = Payments::new(
+        client(&sb, 2_000),
+        st.clone(),
+        None,
+        PayConfig {
+            key_retention_secs: -1,
+            ..PayConfig::new(FUNDING, "desktop")
+        },
+        Arc::new(SystemClock),
+        &sb.url(),
+    )
+    .unwrap();
+    admin
+        .post(
+            "/admin/faults",
+            r#"{"path_prefix":"/v1/payments","exact":true,"fault":"drop","count":20}"#.into(),
+        )
+        .await;
+    let record = strict.confirm(&quote).await.unwrap();
+    assert_eq!(
+        record.state,
+        PaymentState::NeedsReconciliation,
+        "{record:?}"
+    );
+    admin.clear_faults().await;
+    assert_eq!(
+        strict.resume_pending().await.unwrap().len(),
+        0,
+        "not retried"
+    );
+    assert!(
+        !admin
+            .ledger()
+            .await
+            .iter()
+            .any(|e| e.bill_id.as_deref() == Some(bill.as_str()))
+    );
+
+    // Same key, another body: the platform refuses (422), nothing moves.
+    let row = st.payments(false).unwrap().remove(0);
+    let mut req: PreparedRequest = serde_json::from_str(&row.request).unwrap();
+    req.body = req.body.replace("15.00", "14.00");
+    req.nonce = billtap_core::platform::new_nonce().unwrap();
+    let (signed, _) = pay.sign_request(req, &row.idempotency_key).await.unwrap();
+    // A store that already paid under the key would answer; this one never did: pay it
+    // properly first, then try the other body under the same key.
+    admin.clear_faults().await;
+    let ok_req: PreparedRequest = serde_json::from_str(&row.request).unwrap();
+    let c = client(&sb, 2_000);
+    let (status, _) = c
+        .send_prepared(
+            &pay.sign_request(
+                PreparedRequest {
+                    nonce: billtap_core::platform::new_nonce().unwrap(),
+                    ..ok_req
+                },
+                &row.idempotency_key,
+            )
+            .await
+            .unwrap()
+            .0,
+            1 << 16,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    let (status, body) = c.send_prepared(&signed, 1 << 16).await.unwrap();
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("idempotency-key-reused"));
+    assert_eq!(
+        admin
+            .ledger()
+            .await
+            .iter()
+            .filter(|e| e.bill_id.as_deref() == Some(bill.as_str()))
+            .count(),
+        1
+    );
+}
