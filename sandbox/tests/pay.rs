@@ -703,3 +703,39 @@ async fn expiry_key_reuse_and_retention_are_handled() {
         1
     );
 }
+
+/// A phone whose clock is three hours fast still pays: the device timestamp is platform time
+/// as the signed answers told it, not the phone's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_with_a_clock_three_hours_off_still_pays() {
+    struct Fast;
+    impl billtap_core::ports::Clock for Fast {
+        fn now_unix(&self) -> i64 {
+            SystemClock.now_unix() + 3 * 3600
+        }
+    }
+    let sb = sandbox();
+    let admin = Admin::of(&sb);
+    let bill = admin.bill("110105-8888-0001", 2_000).await;
+    let mut cfg = PlatformConfig::new(&sb.url(), vec![sb.pinned_key()]);
+    cfg.request_timeout = Duration::from_secs(5);
+    let clock: Arc<dyn billtap_core::ports::Clock> = Arc::new(Fast);
+    let c = Arc::new(PlatformClient::new(cfg, clock.clone()).unwrap());
+    let pay = Payments::new(
+        c,
+        store("clock"),
+        None,
+        PayConfig::new(FUNDING, "desktop"),
+        clock,
+        &sb.url(),
+    )
+    .unwrap();
+    let quote = pay
+        .prepare(&PaymentTarget::Bill { bill_id: bill }, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        pay.confirm(&quote).await.unwrap().state,
+        PaymentState::Succeeded
+    );
+}

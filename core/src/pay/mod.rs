@@ -237,6 +237,13 @@ fn record(p: &PaymentRow) -> Result<PaymentRecord, PayError> {
     })
 }
 
+/// The last path segment of a problem document's type (`stale-timestamp`), or empty.
+fn problem_kind(body: &[u8]) -> String {
+    serde_json::from_slice::<Problem>(body)
+        .map(|p| p.kind.rsplit('/').next().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
 /// What one send told us.
 enum Sent {
     /// Settled: succeeded or failed.
@@ -391,8 +398,7 @@ impl Payments {
             platform: self.cfg.device_platform.clone(),
         })
         .map_err(|e| PayError::Invalid(e.to_string()))?;
-        let (req, _) = self.signed("POST", "/v1/devices".into(), body, "").await?;
-        let (status, bytes) = self.client.send_prepared(&req, PAYMENT_LIMIT).await?;
+        let (status, bytes) = self.send_fresh("POST", "/v1/devices", body).await?;
         let reg: RegisteredDevice = decode_verified(status, &bytes)?;
         if reg.device_id != self.device_id {
             return Err(
@@ -633,11 +639,7 @@ impl Payments {
                 }
             }
             Ok((status, body)) => {
-                let problem: Option<Problem> = serde_json::from_slice(&body).ok();
-                let kind = problem
-                    .as_ref()
-                    .map(|p| p.kind.rsplit('/').next().unwrap_or_default().to_string())
-                    .unwrap_or_default();
+                let kind = problem_kind(&body);
                 match kind.as_str() {
                     // Not processed: the signature aged in transit. Same key, fresh signature.
                     "stale-timestamp" => Ok(Sent::Stale),
@@ -731,17 +733,35 @@ impl Payments {
     /// Asks the platform whether it has a payment under this payment's key.
     async fn query(&self, row: &PaymentRow) -> Result<Found, PayError> {
         let path = format!("/v1/payments/by-key/{}", row.idempotency_key);
-        let (req, _) = self.signed("GET", path, String::new(), "").await?;
-        let (status, body) = self.client.send_prepared(&req, PAYMENT_LIMIT).await?;
+        let (status, body) = self.send_fresh("GET", &path, String::new()).await?;
         if status == 404 {
-            let kind = serde_json::from_slice::<Problem>(&body)
-                .map(|p| p.kind.rsplit('/').next().unwrap_or_default().to_string())
-                .unwrap_or_default();
-            if kind == "unknown-payment" {
+            if problem_kind(&body) == "unknown-payment" {
                 return Ok(Found::NotFound);
             }
         }
         Ok(Found::Payment(Box::new(decode_verified(status, &body)?)))
+    }
+
+    /// Signs and sends a request that is not a payment (registration, a status query). If
+    /// the platform says the timestamp is out of range — the first call of a phone whose clock
+    /// is off, before any signed answer told it the platform's time — that signed refusal
+    /// taught the client the time: signed again and sent once more.
+    async fn send_fresh(
+        &self,
+        method: &str,
+        path: &str,
+        body: String,
+    ) -> Result<(u16, Vec<u8>), PayError> {
+        let mut again = true;
+        loop {
+            let (req, _) = self.signed(method, path.into(), body.clone(), "").await?;
+            let (status, bytes) = self.client.send_prepared(&req, PAYMENT_LIMIT).await?;
+            if again && status == 401 && problem_kind(&bytes) == "stale-timestamp" {
+                again = false;
+                continue;
+            }
+            return Ok((status, bytes));
+        }
     }
 
     /// Re-signs a stored payment: same key, same body, a new nonce and timestamp (the old
