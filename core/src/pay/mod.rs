@@ -734,10 +734,8 @@ impl Payments {
     async fn query(&self, row: &PaymentRow) -> Result<Found, PayError> {
         let path = format!("/v1/payments/by-key/{}", row.idempotency_key);
         let (status, body) = self.send_fresh("GET", &path, String::new()).await?;
-        if status == 404 {
-            if problem_kind(&body) == "unknown-payment" {
-                return Ok(Found::NotFound);
-            }
+        if status == 404 && problem_kind(&body) == "unknown-payment" {
+            return Ok(Found::NotFound);
         }
         Ok(Found::Payment(Box::new(decode_verified(status, &body)?)))
     }
