@@ -18,16 +18,17 @@ use std::time::{Duration, Instant};
 
 use billtap_core::platform::api::LedgerEntry;
 use billtap_core::store::{PaymentState, Store};
-use common::{SandboxProcess, admin_get, admin_post, billtap, sandbox};
+use common::{SandboxProcess, admin, billtap, sandbox};
 
 fn bill(sb: &SandboxProcess, n: u32) -> String {
-    let (status, body) = admin_post(
+    let (status, body) = admin(
         sb,
+        "POST",
         "/admin/bills",
-        &format!(
+        Some(&format!(
             r#"{{"biller_id":"BJ-WATER-001","account":"110105-7777-{n:04}","amount_fen":{}}}"#,
             1000 + n
-        ),
+        )),
     );
     assert_eq!(status, 201, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -35,7 +36,7 @@ fn bill(sb: &SandboxProcess, n: u32) -> String {
 }
 
 fn paid_times(sb: &SandboxProcess, bill: &str) -> usize {
-    let (status, body) = admin_get(sb, "/admin/ledger");
+    let (status, body) = admin(sb, "GET", "/admin/ledger", None);
     assert_eq!(status, 200, "{body}");
     let ledger: Vec<LedgerEntry> = serde_json::from_str(&body).unwrap();
     ledger
@@ -153,10 +154,11 @@ fn a_payment_killed_mid_send_or_at_random_moments_is_paid_at_most_once() {
     let store = store_path("random");
     // Mid-send: the platform commits, then answers slowly; the payer dies waiting.
     let b = bill(&sb, 100);
-    let (status, _) = admin_post(
+    let (status, _) = admin(
         &sb,
+        "POST",
         "/admin/faults",
-        r#"{"path_prefix":"/v1/payments","exact":true,"fault":"delay_after:3000","count":1}"#,
+        Some(r#"{"path_prefix":"/v1/payments","exact":true,"fault":"delay_after:3000","count":1}"#),
     );
     assert_eq!(status, 204);
     let mut child = spawn_pay(&sb, &store, &b, Some("never"));

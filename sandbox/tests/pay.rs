@@ -128,6 +128,12 @@ impl Admin {
     }
 }
 
+fn bill_target(bill: &str) -> PaymentTarget {
+    PaymentTarget::Bill {
+        bill_id: bill.into(),
+    }
+}
+
 fn sandbox() -> Sandbox {
     Sandbox::start(SandboxOptions::default()).unwrap()
 }
@@ -172,29 +178,13 @@ async fn insufficient_funds_and_expired_or_partial_amounts_are_typed_refusals() 
     let admin = Admin::of(&sb);
     let bill = admin.bill("110105-0000-0001", 5_000).await;
     let poor = payments(&sb, store("poor"), POOR, 5_000);
-    let quote = poor
-        .prepare(
-            &PaymentTarget::Bill {
-                bill_id: bill.clone(),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let quote = poor.prepare(&bill_target(&bill), None).await.unwrap();
     let refused = poor.confirm(&quote).await.unwrap();
     assert_eq!(refused.state, PaymentState::Failed);
     assert!(refused.failure.unwrap().contains("Insufficient funds"));
     // A partial payment (utilities allow them) within the balance succeeds.
     let part = "8.00 CNY".parse().unwrap();
-    let quote = poor
-        .prepare(
-            &PaymentTarget::Bill {
-                bill_id: bill.clone(),
-            },
-            Some(part),
-        )
-        .await
-        .unwrap();
+    let quote = poor.prepare(&bill_target(&bill), Some(part)).await.unwrap();
     assert_eq!(quote.amount.amount, "8.00");
     assert_eq!(
         poor.confirm(&quote).await.unwrap().state,
@@ -226,15 +216,7 @@ async fn forged_replayed_stale_and_altered_requests_are_refused() {
     let st = store("hostile");
     let pay = payments(&sb, st.clone(), FUNDING, 5_000);
     let device = pay.register().await.unwrap();
-    let quote = pay
-        .prepare(
-            &PaymentTarget::Bill {
-                bill_id: bill.clone(),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let quote = pay.prepare(&bill_target(&bill), None).await.unwrap();
     let key_doc = st.device().unwrap().unwrap().software_key.unwrap();
     let signer = SoftwareSigner::from_pkcs8(&key_doc).unwrap();
     let c = client(&sb, 5_000);
@@ -418,12 +400,7 @@ async fn a_thousand_seeded_runs_with_network_faults_pay_each_bill_at_most_once_a
             )
             .await;
         let quote = pay
-            .prepare(
-                &PaymentTarget::Bill {
-                    bill_id: bill.clone(),
-                },
-                None,
-            )
+            .prepare(&bill_target(&bill), None)
             .await
             .unwrap_or_else(|e| panic!("seed {seed} run {run}: quote: {e}"));
         for _ in 0..rng.below(3) {
@@ -492,7 +469,8 @@ async fn a_thousand_seeded_runs_with_network_faults_pay_each_bill_at_most_once_a
 
 /// Every log line billtap emits while registering and paying, at TRACE, holds no private key,
 /// no full funding or payee account number and no device signature.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread: the capturing subscriber is this thread's, and every billtap event runs on it.
+#[tokio::test(flavor = "current_thread")]
 async fn no_secret_or_full_account_number_reaches_any_log_line() {
     use std::sync::Mutex;
     use tracing_subscriber::layer::SubscriberExt;
@@ -526,15 +504,7 @@ async fn no_secret_or_full_account_number_reaches_any_log_line() {
     let st = store("logs");
     let pay = payments(&sb, st.clone(), FUNDING, 5_000);
     admin.fault("/v1/payments", "drop_after_commit", 1).await;
-    let quote = pay
-        .prepare(
-            &PaymentTarget::Bill {
-                bill_id: bill.clone(),
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let quote = pay.prepare(&bill_target(&bill), None).await.unwrap();
     let paid = pay.confirm(&quote).await.unwrap();
     let paid = if paid.state.is_pending() {
         pay.resume_pending().await.unwrap().remove(0)
@@ -609,9 +579,7 @@ async fn expiry_key_reuse_and_retention_are_handled() {
     let st = store("retention");
     let pay = payments(&sb, st.clone(), FUNDING, 2_000);
     let bill = admin.bill("110105-6666-0001", 1_500).await;
-    let target = PaymentTarget::Bill {
-        bill_id: bill.clone(),
-    };
+    let target = bill_target(&bill);
     let mut quote = pay.prepare(&target, None).await.unwrap();
     let valid_until = quote.expires_at;
     quote.expires_at = 1;
@@ -730,10 +698,7 @@ async fn a_phone_with_a_clock_three_hours_off_still_pays() {
         &sb.url(),
     )
     .unwrap();
-    let quote = pay
-        .prepare(&PaymentTarget::Bill { bill_id: bill }, None)
-        .await
-        .unwrap();
+    let quote = pay.prepare(&bill_target(&bill), None).await.unwrap();
     assert_eq!(
         pay.confirm(&quote).await.unwrap().state,
         PaymentState::Succeeded

@@ -88,39 +88,21 @@ pub fn post(url: &str, path: &str, token: Option<&str>, body: &str) -> u16 {
         .unwrap_or(0)
 }
 
-/// One raw HTTP/1.1 GET with the admin token; returns status and body.
-pub fn admin_get(sb: &SandboxProcess, path: &str) -> (u16, String) {
+/// One raw HTTP/1.1 admin request (the token, a JSON body if any); returns status and body.
+pub fn admin(sb: &SandboxProcess, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let addr = sb.url.strip_prefix("http://").unwrap();
     let mut s = TcpStream::connect(addr).unwrap();
+    let content = body.map_or(String::new(), |b| {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        )
+    });
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        sb.token
-    )
-    .unwrap();
-    let mut reply = String::new();
-    let _ = s.read_to_string(&mut reply);
-    let status = reply
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// One raw HTTP/1.1 POST with the admin token and a JSON body; returns status and body.
-pub fn admin_post(sb: &SandboxProcess, path: &str, body: &str) -> (u16, String) {
-    let addr = sb.url.strip_prefix("http://").unwrap();
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n{content}Connection: close\r\n\r\n{}",
         sb.token,
-        body.len()
+        body.unwrap_or_default()
     )
     .unwrap();
     let mut reply = String::new();
