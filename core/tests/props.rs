@@ -111,6 +111,18 @@ proptest! {
     }
 
     #[test]
+    fn host_keys_and_signatures_of_any_shape_never_panic_and_only_p256_points_are_keys(
+        bytes in proptest::collection::vec(any::<u8>(), 0..120),
+    ) {
+        let key = billtap_core::pay::normalize_public_key(&bytes);
+        if let Some(k) = &key {
+            prop_assert_eq!(k.len(), 65);
+            prop_assert_eq!(k[0], 4);
+        }
+        prop_assert!(!billtap_core::pay::verify_device_signature(&bytes, b"m", &bytes));
+    }
+
+    #[test]
     fn one_changed_character_is_refused(pos in 0usize..1000, replacement in "[0-9A-Za-z .]") {
         let payload = EmvWriter::new(Initiation::Dynamic)
             .billtap_bill(&BilltapBill { biller_id: "BJ-WATER-001".into(), account: "110105-3345".into(), bill_id: None, period: None })
