@@ -11,6 +11,7 @@ pub mod money;
 pub mod pay;
 pub mod platform;
 pub mod ports;
+pub mod receipts;
 pub mod scan;
 pub mod store;
 

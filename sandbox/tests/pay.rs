@@ -142,7 +142,8 @@ fn sandbox() -> Sandbox {
 async fn a_bill_is_paid_once_and_a_second_payment_is_refused() {
     let sb = sandbox();
     let admin = Admin::of(&sb);
-    let pay = payments(&sb, store("happy"), FUNDING, 5_000);
+    let st = store("happy");
+    let pay = payments(&sb, st.clone(), FUNDING, 5_000);
     let device = pay.register().await.unwrap();
     assert!(device.registered_at.is_some() && device.software_key);
     let target = PaymentTarget::Bill {
@@ -170,6 +171,25 @@ async fn a_bill_is_paid_once_and_a_second_payment_is_refused() {
     );
     assert_eq!(pay.list(false).unwrap().len(), 2);
     assert!(pay.list(true).unwrap().is_empty());
+    // The platform's signed receipt is kept, verified, in the hash-chained history, and
+    // verifies offline later with the key the store remembered.
+    let history = st.history().unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].receipt.amount, "268.40");
+    assert_eq!(
+        history[0].local_payment.as_deref(),
+        Some(paid.payment_id.as_str())
+    );
+    let other_keys = billtap_core::platform::PinnedKeys::parse(&[
+        "other:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+    ])
+    .unwrap();
+    let keys = billtap_core::receipts::history_keys(&st, &other_keys).unwrap();
+    let report = billtap_core::receipts::verify_history(&st, &keys).unwrap();
+    assert_eq!(
+        (report.entries, report.verified, report.problem),
+        (1, 1, None)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,7 +406,8 @@ async fn a_thousand_seeded_runs_with_network_faults_pay_each_bill_at_most_once_a
         .unwrap_or(20_261_201);
     let sb = sandbox();
     let admin = Admin::of(&sb);
-    let pay = payments(&sb, store("faults"), FUNDING, 150);
+    let faults_store = store("faults");
+    let pay = payments(&sb, faults_store.clone(), FUNDING, 150);
     pay.register().await.unwrap();
     let mut outcome: HashMap<String, PaymentState> = HashMap::new();
     let (mut settled_later, mut failed) = (0, 0);
@@ -465,6 +486,24 @@ async fn a_thousand_seeded_runs_with_network_faults_pay_each_bill_at_most_once_a
         );
     }
     assert_eq!(outcome.len() as u64, runs);
+    // Every succeeded payment left exactly one receipt, and the history verifies.
+    let succeeded = outcome
+        .values()
+        .filter(|s| **s == PaymentState::Succeeded)
+        .count();
+    let history = faults_store.history().unwrap();
+    assert_eq!(
+        history.len(),
+        succeeded,
+        "seed {seed}: receipts vs payments"
+    );
+    let keys = billtap_core::receipts::history_keys(
+        &faults_store,
+        &billtap_core::platform::PinnedKeys::parse(&[sb.pinned_key()]).unwrap(),
+    )
+    .unwrap();
+    let report = billtap_core::receipts::verify_history(&faults_store, &keys).unwrap();
+    assert_eq!(report.problem, None, "seed {seed}");
 }
 
 /// Every log line billtap emits while registering and paying, at TRACE, holds no private key,

@@ -32,7 +32,8 @@ use crate::platform::{
     new_nonce,
 };
 use crate::ports::{Clock, Signer, SignerError};
-use crate::store::{DeviceRow, PaymentRow, PaymentState, Store, StoreError};
+use crate::receipts::verify_receipt;
+use crate::store::{DeviceRow, NewReceipt, PaymentRow, PaymentState, Store, StoreError};
 
 /// Largest answer to a payment call.
 const PAYMENT_LIMIT: u64 = 64 << 10;
@@ -699,14 +700,14 @@ impl Payments {
         let now = self.clock.now_unix();
         match p.status.as_str() {
             "succeeded" => {
-                self.store.set_state(
-                    &row.payment_id,
-                    PaymentState::Succeeded,
-                    Some(&p.payment_id),
-                    None,
-                    now,
-                )?;
-                tracing::info!(payment = %row.payment_id, "payment succeeded");
+                let receipt = self.receipt_of(row, p);
+                self.store
+                    .succeed(&row.payment_id, &p.payment_id, receipt.as_ref(), now)?;
+                tracing::info!(
+                    payment = %row.payment_id,
+                    receipt = receipt.is_some(),
+                    "payment succeeded"
+                );
             }
             "failed" => {
                 let why = p.failure.as_deref().unwrap_or("refused by the platform");
@@ -728,6 +729,50 @@ impl Payments {
         }
         self.hook(PayStep::StoredOutcome, &row.payment_id);
         Ok(())
+    }
+
+    /// The payment's receipt, verified against the pinned platform keys and checked to be
+    /// this payment's; `None` (and a warning) when it is missing or fails — the payment itself
+    /// succeeded all the same (its signed answer said so).
+    fn receipt_of(&self, row: &PaymentRow, p: &Payment) -> Option<NewReceipt> {
+        let encoded = p.receipt.as_deref()?;
+        let checked = B64URL
+            .decode(encoded.trim_end_matches('='))
+            .map_err(|e| format!("not base64url: {e}"))
+            .and_then(|cose| {
+                let keys = self.client.pinned_keys();
+                let (body, key_id) = verify_receipt(&cose, keys).map_err(|e| e.to_string())?;
+                let ours = body.payment_id == p.payment_id
+                    && body.biller_id == row.biller_id
+                    && body.bill_id == row.bill_id
+                    && body.amount == row.amount
+                    && body.currency == row.currency
+                    && body.device_id == self.device_id;
+                if !ours {
+                    return Err("the receipt is not this payment's".to_string());
+                }
+                if let Some(k) = keys.keys().iter().find(|k| k.id == key_id) {
+                    let _ = self.store.save_key(&k.id, &k.public_key);
+                }
+                Ok(NewReceipt {
+                    payment_id: body.payment_id,
+                    cose,
+                    key_id,
+                    biller_id: body.biller_id,
+                    bill_id: body.bill_id,
+                    payee_name: body.payee_name,
+                    amount: body.amount,
+                    currency: body.currency,
+                    paid_at: body.paid_at,
+                })
+            });
+        match checked {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(payment = %row.payment_id, error = %e, "receipt refused");
+                None
+            }
+        }
     }
 
     /// Asks the platform whether it has a payment under this payment's key.

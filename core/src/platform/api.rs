@@ -448,6 +448,9 @@ pub struct Payment {
     pub fee: ApiMoney,
     /// When it was accepted (Unix seconds, platform time).
     pub created_at: i64,
+    /// The platform's signed receipt (base64url of a COSE_Sign1), for a succeeded payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
 }
 
 /// One accepted payment as `GET /admin/ledger` lists it (tests count these).

@@ -624,6 +624,11 @@ impl PlatformClient {
         decode_verified(v.status, &v.body)
     }
 
+    /// The platform keys this client trusts.
+    pub fn pinned_keys(&self) -> &PinnedKeys {
+        &self.keys
+    }
+
     /// The platform's clock now, as far as signed answers told it (device clock + offset).
     pub fn platform_now(&self) -> i64 {
         self.clock

@@ -363,6 +363,38 @@ impl PinnedKeys {
         Ok(PinnedKeys(keys))
     }
 
+    /// The pinned keys.
+    pub fn keys(&self) -> &[PinnedKey] {
+        &self.0
+    }
+
+    /// Verifies an Ed25519 signature by the pinned key `key_id` over bytes that carry their own
+    /// purpose (a receipt's COSE `Sig_structure`); `signed_at` (platform time) must be within
+    /// the key's pin.
+    pub fn verify_bytes(
+        &self,
+        key_id: &str,
+        message: &[u8],
+        signature: &[u8],
+        signed_at: i64,
+    ) -> Result<(), TrustError> {
+        let key = self
+            .0
+            .iter()
+            .find(|k| k.id == key_id)
+            .ok_or_else(|| TrustError::UnknownKey {
+                key_id: key_id.into(),
+            })?;
+        if key.expires_at.is_some_and(|expiry| signed_at > expiry) {
+            return Err(TrustError::KeyExpired {
+                key_id: key.id.clone(),
+            });
+        }
+        UnparsedPublicKey::new(&ED25519, &key.public_key)
+            .verify(message, signature)
+            .map_err(|_| TrustError::BadSignature)
+    }
+
     /// Verifies a response against the request it must answer: a pinned, unexpired key, the
     /// client's own request digest, and a valid signature over the exact status, ETag and body.
     pub fn verify(
@@ -466,6 +498,17 @@ impl ResponseSigner {
             public_key: self.pair.public_key().as_ref().to_vec(),
             expires_at: None,
         }
+    }
+
+    /// The key id.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Signs bytes that carry their own purpose (a receipt's COSE `Sig_structure`, whose
+    /// external data names it): the raw Ed25519 signature.
+    pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
+        self.pair.sign(message).as_ref().to_vec()
     }
 
     /// Signs a response to the request with this digest.

@@ -9,7 +9,87 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// The migrations, in order; `user_version` is how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_payments.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_payments.sql"),
+    include_str!("migrations/0002_receipts.sql"),
+];
+
+/// The link before the first receipt.
+pub const GENESIS_LINK: [u8; 32] = [0; 32];
+
+/// The chain link of entry `seq`: SHA-256 over a tag, the sequence number, the previous link
+/// and the receipt's hash.
+pub fn chain_link(seq: i64, prev_link: &[u8], receipt_hash: &[u8]) -> Vec<u8> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(b"billtap-history-v1");
+    ctx.update(&seq.to_be_bytes());
+    ctx.update(prev_link);
+    ctx.update(receipt_hash);
+    ctx.finish().as_ref().to_vec()
+}
+
+/// SHA-256.
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .to_vec()
+}
+
+/// A receipt to append: the signed bytes and what the filters read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReceipt {
+    /// The platform's transaction id.
+    pub payment_id: String,
+    /// The COSE_Sign1 bytes.
+    pub cose: Vec<u8>,
+    /// The key that signed it.
+    pub key_id: String,
+    /// The payee.
+    pub biller_id: String,
+    /// The bill.
+    pub bill_id: Option<String>,
+    /// The payee's name.
+    pub payee_name: String,
+    /// Amount, plain decimal.
+    pub amount: String,
+    /// Currency.
+    pub currency: String,
+    /// Platform time of payment.
+    pub paid_at: i64,
+}
+
+/// A stored receipt with its place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRow {
+    /// Position in the history (1, 2, 3…).
+    pub seq: i64,
+    /// billtap's payment id, when paid from this store.
+    pub local_payment: Option<String>,
+    /// The receipt as stored.
+    pub receipt: NewReceipt,
+    /// Stored SHA-256 of the receipt.
+    pub receipt_hash: Vec<u8>,
+    /// Stored link of the entry before.
+    pub prev_link: Vec<u8>,
+    /// Stored link of this entry.
+    pub link: Vec<u8>,
+}
+
+/// Filters for listing receipts (all optional; newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ReceiptFilter {
+    /// Only this payee.
+    pub biller_id: Option<String>,
+    /// Paid at or after (Unix seconds).
+    pub from: Option<i64>,
+    /// Paid before (Unix seconds).
+    pub to: Option<i64>,
+    /// Payee name contains this text.
+    pub search: Option<String>,
+    /// At most this many (default 50).
+    pub limit: Option<u32>,
+}
 
 /// Why the store failed. Nothing already stored is lost: every change is one transaction.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -366,6 +446,118 @@ impl Store {
         Ok(())
     }
 
+    /// Marks a payment succeeded and appends its receipt (if the platform sent one that
+    /// verified), in one transaction.
+    pub fn succeed(
+        &self,
+        payment_id: &str,
+        platform_payment_id: &str,
+        receipt: Option<&NewReceipt>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let already: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM receipts WHERE payment_id = ?1",
+                [platform_payment_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let seq = match (receipt, already) {
+            (_, Some(seq)) => Some(seq),
+            (Some(r), None) => Some(append(&tx, Some(payment_id), r)?),
+            (None, None) => None,
+        };
+        let n = tx.execute(
+            "UPDATE payments SET state = 'succeeded', platform_payment_id = ?2, failure = NULL, receipt_seq = ?3, updated_at = ?4 WHERE payment_id = ?1",
+            params![payment_id, platform_payment_id, seq, now],
+        )?;
+        if n != 1 {
+            return Err(StoreError::Corrupt(format!("no payment {payment_id}")));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Appends a receipt that was not paid from this store (an import); its sequence number.
+    pub fn import_receipt(&self, r: &NewReceipt) -> Result<i64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(seq) = tx
+            .query_row(
+                "SELECT seq FROM receipts WHERE payment_id = ?1",
+                [&r.payment_id],
+                |row| row.get(0),
+            )
+            .optional()?
+        {
+            return Ok(seq);
+        }
+        let seq = append(&tx, None, r)?;
+        tx.commit()?;
+        Ok(seq)
+    }
+
+    /// Remembers a platform key receipts were verified with.
+    pub fn save_key(&self, key_id: &str, public_key: &[u8]) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO platform_keys (key_id, public_key) VALUES (?1, ?2)",
+            params![key_id, public_key],
+        )?;
+        Ok(())
+    }
+
+    /// The remembered platform keys, `KEY_ID:BASE64` entries.
+    pub fn saved_keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare("SELECT key_id, public_key FROM platform_keys ORDER BY key_id")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Receipts matching `f`, newest first.
+    pub fn receipts(&self, f: &ReceiptFilter) -> Result<Vec<ReceiptRow>, StoreError> {
+        let conn = self.conn();
+        let search = f.search.as_ref().map(|s| {
+            format!(
+                "%{}%",
+                s.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
+        let mut st = conn.prepare(&format!(
+            "{SELECT_RECEIPT} WHERE (?1 IS NULL OR biller_id = ?1) AND (?2 IS NULL OR paid_at >= ?2)
+             AND (?3 IS NULL OR paid_at < ?3) AND (?4 IS NULL OR payee_name LIKE ?4 ESCAPE '\\')
+             ORDER BY paid_at DESC, seq DESC LIMIT ?5"
+        ))?;
+        let rows = st.query_map(
+            params![f.biller_id, f.from, f.to, search, f.limit.unwrap_or(50)],
+            receipt_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The whole history in chain order, for verification.
+    pub fn history(&self) -> Result<Vec<ReceiptRow>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!("{SELECT_RECEIPT} ORDER BY seq"))?;
+        let rows = st.query_map([], receipt_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Succeeded payments that name a receipt: (payment id, receipt seq).
+    pub fn receipt_claims(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT payment_id, receipt_seq FROM payments WHERE state = 'succeeded' AND receipt_seq IS NOT NULL",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// One payment.
     pub fn payment(&self, payment_id: &str) -> Result<Option<PaymentRow>, StoreError> {
         let conn = self.conn();
@@ -395,6 +587,55 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+const SELECT_RECEIPT: &str = "SELECT seq, local_payment, payment_id, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link FROM receipts";
+
+fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRow> {
+    Ok(ReceiptRow {
+        seq: r.get(0)?,
+        local_payment: r.get(1)?,
+        receipt: NewReceipt {
+            payment_id: r.get(2)?,
+            cose: r.get(3)?,
+            key_id: r.get(4)?,
+            biller_id: r.get(5)?,
+            bill_id: r.get(6)?,
+            payee_name: r.get(7)?,
+            amount: r.get(8)?,
+            currency: r.get(9)?,
+            paid_at: r.get(10)?,
+        },
+        receipt_hash: r.get(11)?,
+        prev_link: r.get(12)?,
+        link: r.get(13)?,
+    })
+}
+
+fn append(
+    tx: &rusqlite::Transaction<'_>,
+    local_payment: Option<&str>,
+    r: &NewReceipt,
+) -> Result<i64, StoreError> {
+    let last: Option<(i64, Vec<u8>)> = tx
+        .query_row(
+            "SELECT seq, link FROM receipts ORDER BY seq DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let (seq, prev) = match last {
+        Some((s, link)) => (s + 1, link),
+        None => (1, GENESIS_LINK.to_vec()),
+    };
+    let hash = sha256(&r.cose);
+    let link = chain_link(seq, &prev, &hash);
+    tx.execute(
+        "INSERT INTO receipts (seq, payment_id, local_payment, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![seq, r.payment_id, local_payment, r.cose, r.key_id, r.biller_id, r.bill_id, r.payee_name, r.amount, r.currency, r.paid_at, hash, prev, link],
+    )?;
+    Ok(seq)
 }
 
 const SELECT_PAYMENT: &str = "SELECT payment_id, idempotency_key, quote_id, bill_id, biller_id, payee_name, payee_account, amount, fee, currency, state, request, request_timestamp, platform_payment_id, failure, attempts, created_at, updated_at FROM payments";

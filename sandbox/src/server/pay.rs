@@ -401,10 +401,35 @@ pub(super) async fn create_payment(
         now,
         payment_id: &payment_id,
     };
+    let signer = app.signer();
+    let payee_name = find(&app, &req.biller_id)
+        .map(|b| b.names.zh.clone())
+        .unwrap_or_default();
+    // The receipt: what was paid, to whom, from where, when, by which device.
+    let receipt = |fee_fen: i64| {
+        let body = billtap_core::receipts::ReceiptBody {
+            version: 1,
+            payment_id: payment_id.clone(),
+            bill_id: req.bill_id.clone(),
+            biller_id: req.biller_id.clone(),
+            payee_name: payee_name.clone(),
+            payee_account_masked: mask(&req.payee_account),
+            payer_masked: mask(&req.funding_account),
+            amount: cny(amount_fen).amount,
+            currency: "CNY".into(),
+            fee: cny(fee_fen).amount,
+            paid_at: now,
+            device_id: device_id.clone(),
+        };
+        billtap_core::receipts::sign_receipt(&body, &signer)
+            .ok()
+            .map(|cose| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cose))
+    };
     let answer = |refusal: Option<&Refusal>, fee_fen: i64| match refusal {
         None => (
             201,
             serde_json::to_string(&api::Payment {
+                receipt: receipt(fee_fen),
                 payment_id: payment_id.clone(),
                 idempotency_key: key.clone(),
                 status: "succeeded".into(),
@@ -484,6 +509,7 @@ pub(super) async fn payment_by_key(
                 amount: cny(k.amount_fen),
                 fee: cny(0),
                 created_at: k.created_at,
+                receipt: None,
             })
         }
         Ok(None) => problem(

@@ -1,0 +1,461 @@
+//! Receipts: the platform's signed record of a completed payment, kept offline and
+//! verifiable. Envelope: COSE_Sign1 (RFC 9052), EdDSA (Ed25519) with the platform key's id in
+//! the protected header and `billtap-receipt-v1` as external data, so a receipt signature can
+//! never pass for anything else the platform signs. The payload is CBOR with one-letter keys:
+//! small enough for a QR code (decision 0009).
+
+use coset::{CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, iana};
+use serde::{Deserialize, Serialize};
+
+use crate::platform::{PinnedKeys, ResponseSigner, TrustError};
+use crate::store::{GENESIS_LINK, Store, StoreError, chain_link, sha256};
+
+/// The external data every receipt signature covers: its purpose.
+pub const RECEIPT_AAD: &[u8] = b"billtap-receipt-v1";
+/// The largest receipt billtap reads.
+pub const MAX_RECEIPT_BYTES: usize = 4096;
+
+/// What a receipt says (the CBOR payload; one-letter keys keep the QR code small).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ReceiptBody {
+    /// Format version (1).
+    #[serde(rename = "v")]
+    pub version: u32,
+    /// The platform's transaction (payment) id.
+    #[serde(rename = "p")]
+    pub payment_id: String,
+    /// The bill paid, if any.
+    #[serde(rename = "b", default, skip_serializing_if = "Option::is_none")]
+    pub bill_id: Option<String>,
+    /// The payee's platform id.
+    #[serde(rename = "r")]
+    pub biller_id: String,
+    /// The payee's name (Chinese, as registered).
+    #[serde(rename = "n")]
+    pub payee_name: String,
+    /// The payee's account, masked.
+    #[serde(rename = "a")]
+    pub payee_account_masked: String,
+    /// The payer's funding account, masked.
+    #[serde(rename = "y")]
+    pub payer_masked: String,
+    /// The amount, plain decimal (`268.40`).
+    #[serde(rename = "m")]
+    pub amount: String,
+    /// ISO 4217 currency.
+    #[serde(rename = "c")]
+    pub currency: String,
+    /// The fee, plain decimal.
+    #[serde(rename = "f")]
+    pub fee: String,
+    /// When the platform accepted it (Unix seconds, platform time).
+    #[serde(rename = "t")]
+    pub paid_at: i64,
+    /// The device that signed the payment.
+    #[serde(rename = "d")]
+    pub device_id: String,
+}
+
+/// Why a receipt is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    /// Not a COSE_Sign1 receipt this version reads.
+    #[error("not a billtap receipt: {0}")]
+    Malformed(String),
+    /// Larger than any receipt.
+    #[error("the receipt is larger than {MAX_RECEIPT_BYTES} bytes")]
+    TooLarge,
+    /// The signature does not check against a pinned platform key.
+    #[error("the receipt's signature does not check: {0}")]
+    Untrusted(#[from] TrustError),
+}
+
+/// Signs a receipt (the platform's side; the sandbox issues them).
+pub fn sign_receipt(body: &ReceiptBody, signer: &ResponseSigner) -> Result<Vec<u8>, ReceiptError> {
+    let mut payload = Vec::new();
+    ciborium::into_writer(body, &mut payload)
+        .map_err(|e| ReceiptError::Malformed(e.to_string()))?;
+    let protected = HeaderBuilder::new()
+        .algorithm(iana::Algorithm::EdDSA)
+        .key_id(signer.key_id().as_bytes().to_vec())
+        .build();
+    CoseSign1Builder::new()
+        .protected(protected)
+        .payload(payload)
+        .create_signature(RECEIPT_AAD, |m| signer.sign_bytes(m))
+        .build()
+        .to_vec()
+        .map_err(|e| ReceiptError::Malformed(e.to_string()))
+}
+
+/// Verifies a receipt against the pinned platform keys and returns what it says, with the id
+/// of the key that signed it.
+pub fn verify_receipt(
+    cose: &[u8],
+    keys: &PinnedKeys,
+) -> Result<(ReceiptBody, String), ReceiptError> {
+    if cose.len() > MAX_RECEIPT_BYTES {
+        return Err(ReceiptError::TooLarge);
+    }
+    let sign1 =
+        CoseSign1::from_slice(cose).map_err(|e| ReceiptError::Malformed(format!("{e:?}")))?;
+    let alg_ok = matches!(
+        sign1.protected.header.alg,
+        Some(coset::RegisteredLabelWithPrivate::Assigned(
+            iana::Algorithm::EdDSA
+        ))
+    );
+    if !alg_ok {
+        return Err(ReceiptError::Malformed("the algorithm is not EdDSA".into()));
+    }
+    let key_id = String::from_utf8(sign1.protected.header.key_id.clone())
+        .map_err(|_| ReceiptError::Malformed("the key id is not text".into()))?;
+    let payload = sign1
+        .payload
+        .as_deref()
+        .ok_or_else(|| ReceiptError::Malformed("no payload".into()))?;
+    let body: ReceiptBody = ciborium::from_reader(payload)
+        .map_err(|e| ReceiptError::Malformed(format!("payload: {e}")))?;
+    if body.version != 1 {
+        return Err(ReceiptError::Malformed(format!(
+            "receipt version {} (this billtap reads 1)",
+            body.version
+        )));
+    }
+    sign1.verify_signature(RECEIPT_AAD, |sig, data| {
+        keys.verify_bytes(&key_id, data, sig, body.paid_at)
+    })?;
+    Ok((body, key_id))
+}
+
+/// What went wrong with one history entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum HistoryProblemKind {
+    /// The entry's bytes or fields were changed after it was written.
+    Edited,
+    /// The receipt's signature does not check against the platform keys.
+    Forged,
+    /// An entry is missing (deleted).
+    Missing,
+    /// The entry is not where it was written (reordered, or one before it was removed and the
+    /// rest renumbered).
+    OutOfPlace,
+}
+
+/// The first entry of the history that does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct HistoryProblem {
+    /// Its position (1, 2, 3…).
+    pub seq: i64,
+    /// The platform transaction id it names (empty for a missing entry).
+    pub payment_id: String,
+    /// What is wrong.
+    pub kind: HistoryProblemKind,
+    /// A sentence for a person.
+    pub message: String,
+}
+
+/// The outcome of verifying the whole history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct HistoryReport {
+    /// Entries in the store.
+    pub entries: u64,
+    /// Entries verified, in order, before the first problem (all when there is none).
+    pub verified: u64,
+    /// The first problem, if any. Nothing is removed or changed by verifying.
+    pub problem: Option<HistoryProblem>,
+}
+
+/// The keys to verify stored receipts with: the pinned ones and those the store remembers
+/// from earlier imports (rotated-out keys, an embedded sandbox's).
+pub fn history_keys(store: &Store, pinned: &PinnedKeys) -> Result<PinnedKeys, StoreError> {
+    use base64::Engine as _;
+    let mut entries: Vec<String> = pinned.keys().iter().map(|k| k.to_entry()).collect();
+    for (id, key) in store.saved_keys()? {
+        if !pinned.keys().iter().any(|k| k.id == id) {
+            entries.push(format!(
+                "{id}:{}",
+                base64::engine::general_purpose::STANDARD.encode(key)
+            ));
+        }
+    }
+    PinnedKeys::parse(&entries).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Verifies the whole history: each entry's receipt against the keys, its fields against the
+/// receipt, its place in the chain, and that no succeeded payment's receipt is missing. Says
+/// which entry first fails and why; changes nothing.
+pub fn verify_history(store: &Store, keys: &PinnedKeys) -> Result<HistoryReport, StoreError> {
+    let rows = store.history()?;
+    let entries = rows.len() as u64;
+    let mut prev = GENESIS_LINK.to_vec();
+    let mut verified = 0u64;
+    let problem = |seq: i64, payment_id: &str, kind, message: String| HistoryProblem {
+        seq,
+        payment_id: payment_id.into(),
+        kind,
+        message,
+    };
+    for (expected, row) in (1i64..).zip(&rows) {
+        let r = &row.receipt;
+        let found = if row.seq != expected {
+            Some(problem(
+                expected,
+                "",
+                HistoryProblemKind::Missing,
+                format!("entry {expected} is missing: deleted from the history"),
+            ))
+        } else if sha256(&r.cose) != row.receipt_hash {
+            Some(problem(
+                row.seq,
+                &r.payment_id,
+                HistoryProblemKind::Edited,
+                format!("entry {}: the receipt's bytes were changed", row.seq),
+            ))
+        } else {
+            match verify_receipt(&r.cose, keys) {
+                Err(e) => Some(problem(
+                    row.seq,
+                    &r.payment_id,
+                    HistoryProblemKind::Forged,
+                    format!("entry {}: {e}", row.seq),
+                )),
+                Ok((body, key_id)) => {
+                    let same = body.payment_id == r.payment_id
+                        && key_id == r.key_id
+                        && body.biller_id == r.biller_id
+                        && body.bill_id == r.bill_id
+                        && body.payee_name == r.payee_name
+                        && body.amount == r.amount
+                        && body.currency == r.currency
+                        && body.paid_at == r.paid_at;
+                    if !same {
+                        Some(problem(
+                            row.seq,
+                            &r.payment_id,
+                            HistoryProblemKind::Edited,
+                            format!(
+                                "entry {}: its listed fields differ from its signed receipt",
+                                row.seq
+                            ),
+                        ))
+                    } else if row.prev_link != prev {
+                        Some(problem(
+                            row.seq,
+                            &r.payment_id,
+                            HistoryProblemKind::OutOfPlace,
+                            format!(
+                                "entry {} is not where it was written: entries were reordered or removed before it",
+                                row.seq
+                            ),
+                        ))
+                    } else if chain_link(row.seq, &prev, &row.receipt_hash) != row.link {
+                        Some(problem(
+                            row.seq,
+                            &r.payment_id,
+                            HistoryProblemKind::Edited,
+                            format!("entry {}: its chain link was changed", row.seq),
+                        ))
+                    } else {
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(p) = found {
+            return Ok(HistoryReport {
+                entries,
+                verified,
+                problem: Some(p),
+            });
+        }
+        prev.clone_from(&row.link);
+        verified += 1;
+    }
+    // A deleted last entry leaves no gap in the chain, but its payment still names it.
+    let last = rows.last().map_or(0, |r| r.seq);
+    if let Some((payment, seq)) = store
+        .receipt_claims()?
+        .into_iter()
+        .filter(|(_, seq)| *seq > last)
+        .min_by_key(|(_, seq)| *seq)
+    {
+        return Ok(HistoryReport {
+            entries,
+            verified,
+            problem: Some(problem(
+                seq,
+                "",
+                HistoryProblemKind::Missing,
+                format!(
+                    "entry {seq} (the receipt of payment {payment}) is missing: deleted from the history"
+                ),
+            )),
+        });
+    }
+    Ok(HistoryReport {
+        entries,
+        verified,
+        problem: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    pub(crate) fn body() -> ReceiptBody {
+        ReceiptBody {
+            version: 1,
+            payment_id: "PAY0123456789ABCDEF".into(),
+            bill_id: Some("W202610-0088123".into()),
+            biller_id: "BJ-WATER-001".into(),
+            payee_name: "北京市自来水集团".into(),
+            payee_account_masked: "*************************0000".into(),
+            payer_masked: "***************0001".into(),
+            amount: "268.40".into(),
+            currency: "CNY".into(),
+            fee: "0.00".into(),
+            paid_at: 1_800_000_000,
+            device_id: "75syJHsHTTp6NwkT_TKA1A".into(),
+        }
+    }
+
+    fn stored(name: &str, n: usize) -> (std::path::PathBuf, Store, PinnedKeys) {
+        let dir =
+            std::env::temp_dir().join(format!("billtap-receipts-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("s.sqlite");
+        let store = Store::open(&path).unwrap();
+        let signer = ResponseSigner::generate("platform-1").unwrap();
+        let keys = PinnedKeys::parse(&[signer.pinned().to_entry()]).unwrap();
+        for i in 0..n {
+            let mut b = body();
+            b.payment_id = format!("PAY{i:04}");
+            b.amount = format!("{}.00", 10 + i);
+            b.paid_at += i as i64;
+            let cose = sign_receipt(&b, &signer).unwrap();
+            store
+                .import_receipt(&crate::store::NewReceipt {
+                    payment_id: b.payment_id.clone(),
+                    cose,
+                    key_id: "platform-1".into(),
+                    biller_id: b.biller_id.clone(),
+                    bill_id: b.bill_id.clone(),
+                    payee_name: b.payee_name.clone(),
+                    amount: b.amount.clone(),
+                    currency: b.currency.clone(),
+                    paid_at: b.paid_at,
+                })
+                .unwrap();
+        }
+        (path, store, keys)
+    }
+
+    /// Tampering through SQLite itself, as someone with the file would (triggers dropped).
+    fn tamper(path: &std::path::Path, sql: &str) {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.execute_batch(&format!(
+            "DROP TRIGGER receipts_are_append_only_update; DROP TRIGGER receipts_are_append_only_delete; {sql}"
+        ))
+        .unwrap();
+    }
+
+    fn problem_of(store: &Store, keys: &PinnedKeys) -> (i64, HistoryProblemKind, u64) {
+        let r = verify_history(store, keys).unwrap();
+        let p = r.problem.unwrap();
+        (p.seq, p.kind, r.verified)
+    }
+
+    #[test]
+    fn an_intact_history_verifies_and_the_store_refuses_edits() {
+        let (path, store, keys) = stored("intact", 4);
+        let r = verify_history(&store, &keys).unwrap();
+        assert_eq!((r.entries, r.verified, r.problem), (4, 4, None));
+        let c = rusqlite::Connection::open(&path).unwrap();
+        assert!(c.execute("DELETE FROM receipts WHERE seq = 2", []).is_err());
+        assert!(
+            c.execute("UPDATE receipts SET amount = '1.00'", [])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_changed_byte_a_deleted_and_a_reordered_entry_are_each_named() {
+        let (path, store, keys) = stored("byte", 4);
+        tamper(
+            &path,
+            "UPDATE receipts SET cose = CAST(replace(CAST(cose AS TEXT), 'PAY0002', 'PAY0009') AS BLOB) WHERE seq = 3",
+        );
+        assert_eq!(
+            problem_of(&store, &keys),
+            (3, HistoryProblemKind::Edited, 2)
+        );
+
+        let (path, store, keys) = stored("deleted", 4);
+        tamper(&path, "DELETE FROM receipts WHERE seq = 2");
+        assert_eq!(
+            problem_of(&store, &keys),
+            (2, HistoryProblemKind::Missing, 1)
+        );
+
+        let (path, store, keys) = stored("reordered", 4);
+        tamper(
+            &path,
+            "UPDATE receipts SET seq = -2 WHERE seq = 2; UPDATE receipts SET seq = 2 WHERE seq = 3; UPDATE receipts SET seq = 3 WHERE seq = -2;",
+        );
+        assert_eq!(
+            problem_of(&store, &keys),
+            (2, HistoryProblemKind::OutOfPlace, 1)
+        );
+
+        let (path, store, keys) = stored("amount", 4);
+        tamper(&path, "UPDATE receipts SET amount = '1.00' WHERE seq = 4");
+        assert_eq!(
+            problem_of(&store, &keys),
+            (4, HistoryProblemKind::Edited, 3)
+        );
+
+        // Nothing that still verifies is lost: the entries before the problem all remain.
+        assert_eq!(store.history().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_signed_receipt_verifies_and_any_change_or_other_key_is_refused() {
+        let signer = ResponseSigner::generate("platform-1").unwrap();
+        let keys = PinnedKeys::parse(&[signer.pinned().to_entry()]).unwrap();
+        let cose = sign_receipt(&body(), &signer).unwrap();
+        assert!(cose.len() < 400, "{} bytes", cose.len());
+        let (got, kid) = verify_receipt(&cose, &keys).unwrap();
+        assert_eq!((got, kid.as_str()), (body(), "platform-1"));
+        // One byte changed anywhere: refused (malformed or bad signature), never accepted.
+        for i in 0..cose.len() {
+            let mut bad = cose.clone();
+            bad[i] ^= 0x01;
+            assert!(verify_receipt(&bad, &keys).is_err(), "byte {i}");
+        }
+        let other = ResponseSigner::generate("platform-1").unwrap();
+        let forged = sign_receipt(&body(), &other).unwrap();
+        assert!(matches!(
+            verify_receipt(&forged, &keys),
+            Err(ReceiptError::Untrusted(TrustError::BadSignature))
+        ));
+        let stranger = ResponseSigner::generate("someone").unwrap();
+        assert!(matches!(
+            verify_receipt(&sign_receipt(&body(), &stranger).unwrap(), &keys),
+            Err(ReceiptError::Untrusted(TrustError::UnknownKey { .. }))
+        ));
+        assert!(matches!(
+            verify_receipt(&[0u8; 5000], &keys),
+            Err(ReceiptError::TooLarge)
+        ));
+        assert!(verify_receipt(b"", &keys).is_err());
+    }
+}
