@@ -7,6 +7,7 @@ use std::time::Instant;
 
 mod pay_cmds;
 mod platform_cmds;
+mod receipt_cmds;
 
 use anyhow::{Context, Result, anyhow};
 use billtap_core::platform::PayeeWarningCode;
@@ -155,6 +156,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Signed receipts kept in the store (no network): list, show, verify, export.
+    Receipts {
+        #[command(subcommand)]
+        command: ReceiptsCommand,
+    },
     /// This device's id, public key and registration state (no network).
     Device {
         /// JSON output.
@@ -167,6 +173,51 @@ enum Command {
         /// Also save the synthetic camera frame as PNG.
         #[arg(long)]
         save_frame: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptsCommand {
+    /// Receipts, newest first.
+    List {
+        /// Only this payee (biller id).
+        #[arg(long)]
+        biller: Option<String>,
+        /// Paid on or after this day (YYYY-MM-DD, China time).
+        #[arg(long)]
+        from: Option<String>,
+        /// Paid on or before this day.
+        #[arg(long)]
+        to: Option<String>,
+        /// Payee names containing this text (Chinese or English).
+        #[arg(long)]
+        search: Option<String>,
+        /// At most this many (default 50).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One receipt, verified: by platform transaction id or history position.
+    Show {
+        /// Transaction id or position.
+        id: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify the whole history: exit 0 when it does, 1 naming the first bad entry.
+    Verify {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every receipt, oldest first.
+    Export {
+        /// csv or json.
+        #[arg(long, default_value = "json")]
+        format: String,
     },
 }
 
@@ -340,6 +391,29 @@ fn main() -> ExitCode {
             ..
         } => pay_cmds::cmd_resume(&g.platform(platform), store, &from, json),
         Command::Device { json } => pay_cmds::cmd_device(store, json),
+        Command::Receipts { command } => match command {
+            ReceiptsCommand::List {
+                biller,
+                from,
+                to,
+                search,
+                limit,
+                json,
+            } => receipt_cmds::cmd_list(
+                store,
+                &receipt_cmds::Filter {
+                    biller: biller.as_deref(),
+                    from: from.as_deref(),
+                    to: to.as_deref(),
+                    search: search.as_deref(),
+                    limit,
+                },
+                json,
+            ),
+            ReceiptsCommand::Show { id, json } => receipt_cmds::cmd_show(store, &g.keys, &id, json),
+            ReceiptsCommand::Verify { json } => receipt_cmds::cmd_verify(store, &g.keys, json),
+            ReceiptsCommand::Export { format } => receipt_cmds::cmd_export(store, &format),
+        },
         Command::Parse { text, json } => cmd_parse(&text, json),
         Command::Qr { text, out, scale } => cmd_qr(&text, out.as_deref(), scale),
         Command::Demo { save_frame } => cmd_demo(save_frame.as_deref(), store),
@@ -706,7 +780,38 @@ fn cmd_demo(save_frame: Option<&Path>, store: Option<&Path>) -> Result<u8> {
         pay.confirm(&quote).await
     })?;
     pay_cmds::print_payment(&paid, "   ");
-    println!("\nNext (a later issue): keep the signed receipt.");
+    let store = billtap_core::store::Store::open(&store_path)?;
+    let receipt = store
+        .history()?
+        .into_iter()
+        .find(|r| r.local_payment.as_deref() == Some(paid.payment_id.as_str()));
+    if let Some(r) = receipt {
+        let keys = billtap_core::receipts::history_keys(&store, Some(conn.client.pinned_keys()))?
+            .ok_or_else(|| anyhow!("no platform key"))?;
+        let (body, key_id) = billtap_core::receipts::verify_receipt(&r.receipt.cose, &keys)?;
+        println!(
+            "\n8. The platform's signed receipt (COSE_Sign1, {} bytes), kept as entry #{} of the\n   hash-chained history and verified offline with key {key_id}:\n   transaction {}: {} {} to {} ({}), from {}",
+            r.receipt.cose.len(),
+            r.seq,
+            body.payment_id,
+            body.amount,
+            body.currency,
+            body.payee_name,
+            body.payee_account_masked,
+            body.payer_masked
+        );
+        let report = billtap_core::receipts::verify_history(&store, &keys)?;
+        println!(
+            "   history: {} of {} entries verify{}",
+            report.verified,
+            report.entries,
+            report
+                .problem
+                .map(|p| format!(" — {}", p.message))
+                .unwrap_or_default()
+        );
+    }
+    println!("\nNext (later issues): the receipt as a QR code, invoices, saved accounts, top-up.");
     Ok(
         if view.payee.is_some()
             && sticker_caught

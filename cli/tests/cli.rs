@@ -272,3 +272,48 @@ fn a_payable_code_beside_other_codes_exits_0_and_comes_first() {
         "printed twice"
     );
 }
+
+/// Two demo runs pay twice (two embedded sandboxes, two platform keys): the receipts are kept,
+/// listed, shown and verified offline; an edited entry makes `receipts verify` exit 1 naming it.
+#[test]
+fn receipts_are_kept_verified_offline_and_tampering_is_named() {
+    let dir = std::env::temp_dir().join(format!("billtap-cli-receipts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = dir.join("store.sqlite");
+    let s = store.to_str().unwrap();
+    for _ in 0..2 {
+        let (code, out, err) = billtap(&["demo", "--store", s]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("history: "), "{out}");
+    }
+    let (code, out, _) = billtap(&["receipts", "list", "--json", "--store", s]);
+    assert_eq!(code, 0);
+    let rows: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(rows[0]["seq"], 2, "newest first");
+    assert_eq!(rows[0]["amount"], "268.40");
+    let (code, out, _) = billtap(&["receipts", "show", "1", "--json", "--store", s]);
+    assert_eq!(code, 0, "{out}");
+    let shown: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(shown["verified"], true);
+    assert_eq!(shown["receipt"]["n"], "北京市自来水集团");
+    assert_eq!(billtap(&["receipts", "verify", "--store", s]).0, 0);
+    let (code, out, _) = billtap(&["receipts", "export", "--format", "csv", "--store", s]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 3, "{out}");
+
+    let c = rusqlite::Connection::open(&store).unwrap();
+    c.execute_batch(
+        "DROP TRIGGER receipts_are_append_only_update; UPDATE receipts SET amount = '2.68' WHERE seq = 2;",
+    )
+    .unwrap();
+    let (code, out, _) = billtap(&["receipts", "verify", "--json", "--store", s]);
+    assert_eq!(code, 1, "{out}");
+    let report: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["problem"]["seq"], 2);
+    assert_eq!(report["problem"]["kind"], "edited");
+    assert_eq!(report["verified"], 1);
+}

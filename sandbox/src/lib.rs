@@ -49,7 +49,8 @@ pub struct SandboxOptions {
     pub port: u16,
     /// SQLite file for the state; `None` keeps it in memory.
     pub db_path: Option<String>,
-    /// Key id of the signing key (a fresh key is generated at every start).
+    /// Key id of the signing key (a fresh key is generated at every start); empty (the
+    /// default): `sandbox-` and 8 hex digits of the key's hash, unique per key.
     pub key_id: String,
     /// Bearer token for `/admin/*`; `None`: a random one (see [`Sandbox::admin_token`]).
     pub admin_token: Option<String>,
@@ -60,7 +61,7 @@ impl Default for SandboxOptions {
         SandboxOptions {
             port: 0,
             db_path: None,
-            key_id: "sandbox-1".into(),
+            key_id: String::new(),
             admin_token: None,
         }
     }
@@ -94,7 +95,19 @@ impl Sandbox {
         let base_url = format!("http://{local}");
         let billers = model::billers(&base_url);
         let db = db::Db::open(opts.db_path.as_deref(), &billers)?;
-        let signer = ResponseSigner::generate(&opts.key_id)?;
+        // Every generated key gets its own id (`sandbox-` and 8 hex of its public key's hash):
+        // ids name keys for good — a receipt verified offline next year finds its key by id.
+        let signer = if opts.key_id.is_empty() {
+            let s = ResponseSigner::generate("sandbox")?;
+            let hash = ring::digest::digest(&ring::digest::SHA256, &s.pinned().public_key);
+            let id = format!(
+                "sandbox-{}",
+                hex::encode(hash.as_ref().get(..4).unwrap_or_default())
+            );
+            s.renamed(&id)?
+        } else {
+            ResponseSigner::generate(&opts.key_id)?
+        };
         let app = Arc::new(server::App {
             billers,
             db,

@@ -339,7 +339,8 @@ async fn forged_stale_and_unknown_key_responses_are_refused() {
         rotated_away.biller("BJ-WATER-001").await,
         Err(PlatformError::Untrusted(TrustError::UnknownKey { .. }))
     ));
-    let impostor = ResponseSigner::generate("sandbox-1")
+    let current_id = sb.pinned_key().split(':').next().unwrap().to_string();
+    let impostor = ResponseSigner::generate(&current_id)
         .unwrap()
         .pinned()
         .to_entry();

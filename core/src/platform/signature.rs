@@ -505,6 +505,17 @@ impl ResponseSigner {
         &self.key_id
     }
 
+    /// The same key under another id.
+    pub fn renamed(mut self, key_id: &str) -> Result<Self, TrustError> {
+        if !valid_key_id(key_id) {
+            return Err(TrustError::SigningKey(
+                "the key id must be 1–64 of A-Z a-z 0-9 . _ -".into(),
+            ));
+        }
+        self.key_id = key_id.into();
+        Ok(self)
+    }
+
     /// Signs bytes that carry their own purpose (a receipt's COSE `Sig_structure`, whose
     /// external data names it): the raw Ed25519 signature.
     pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {

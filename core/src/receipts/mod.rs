@@ -172,19 +172,28 @@ pub struct HistoryReport {
 }
 
 /// The keys to verify stored receipts with: the pinned ones and those the store remembers
-/// from earlier imports (rotated-out keys, an embedded sandbox's).
-pub fn history_keys(store: &Store, pinned: &PinnedKeys) -> Result<PinnedKeys, StoreError> {
+/// from earlier receipts (rotated-out keys, an embedded sandbox's); `None` when there are none.
+pub fn history_keys(
+    store: &Store,
+    pinned: Option<&PinnedKeys>,
+) -> Result<Option<PinnedKeys>, StoreError> {
     use base64::Engine as _;
-    let mut entries: Vec<String> = pinned.keys().iter().map(|k| k.to_entry()).collect();
+    let pinned_keys = pinned.map(PinnedKeys::keys).unwrap_or_default();
+    let mut entries: Vec<String> = pinned_keys.iter().map(|k| k.to_entry()).collect();
     for (id, key) in store.saved_keys()? {
-        if !pinned.keys().iter().any(|k| k.id == id) {
+        if !pinned_keys.iter().any(|k| k.id == id) {
             entries.push(format!(
                 "{id}:{}",
                 base64::engine::general_purpose::STANDARD.encode(key)
             ));
         }
     }
-    PinnedKeys::parse(&entries).map_err(|e| StoreError::Corrupt(e.to_string()))
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    PinnedKeys::parse(&entries)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("a remembered platform key: {e}")))
 }
 
 /// Verifies the whole history: each entry's receipt against the keys, its fields against the

@@ -1,0 +1,227 @@
+//! `billtap receipts list|show|verify|export`: the signed receipts kept in the store, with no
+//! network. `verify` exits 0 when the whole history verifies, 1 naming the first bad entry.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use billtap_core::platform::PinnedKeys;
+use billtap_core::receipts::{history_keys, verify_history, verify_receipt};
+use billtap_core::store::{ReceiptFilter, ReceiptRow, Store};
+use serde_json::json;
+
+use crate::pay_cmds::store_path;
+
+fn open(store: Option<&Path>) -> Result<Store> {
+    Ok(Store::open(&store_path(store))?)
+}
+
+/// `YYYY-MM-DD` → Unix seconds at 00:00 China Standard Time (UTC+8), the platform's day.
+fn day(text: &str) -> Result<i64> {
+    let bad = || anyhow!("{text:?} is not a date like 2026-12-01");
+    let mut parts = text.split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let (y, m, d): (i64, i64, i64) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(days * 86_400 - 8 * 3600)
+}
+
+fn row_json(r: &ReceiptRow) -> serde_json::Value {
+    let x = &r.receipt;
+    json!({
+        "seq": r.seq,
+        "payment_id": x.payment_id,
+        "local_payment_id": r.local_payment,
+        "bill_id": x.bill_id,
+        "biller_id": x.biller_id,
+        "payee_name": x.payee_name,
+        "amount": x.amount,
+        "currency": x.currency,
+        "paid_at": x.paid_at,
+        "key_id": x.key_id,
+    })
+}
+
+/// Filters as the CLI takes them.
+pub struct Filter<'a> {
+    /// `--biller`.
+    pub biller: Option<&'a str>,
+    /// `--from`.
+    pub from: Option<&'a str>,
+    /// `--to` (inclusive day).
+    pub to: Option<&'a str>,
+    /// `--search`.
+    pub search: Option<&'a str>,
+    /// `--limit`.
+    pub limit: Option<u32>,
+}
+
+fn filter(f: &Filter<'_>) -> Result<ReceiptFilter> {
+    Ok(ReceiptFilter {
+        biller_id: f.biller.map(str::to_string),
+        from: f.from.map(day).transpose()?,
+        to: f.to.map(|t| day(t).map(|s| s + 86_400)).transpose()?,
+        search: f.search.map(str::to_string),
+        limit: f.limit,
+    })
+}
+
+/// `billtap receipts list`.
+pub fn cmd_list(store: Option<&Path>, f: &Filter<'_>, json: bool) -> Result<u8> {
+    let rows = open(store)?.receipts(&filter(f)?)?;
+    for r in &rows {
+        if json {
+            println!("{}", row_json(r));
+        } else {
+            let x = &r.receipt;
+            println!(
+                "#{:<4} {} {} {} to {}{}",
+                r.seq,
+                x.payment_id,
+                x.amount,
+                x.currency,
+                x.payee_name,
+                x.bill_id
+                    .as_deref()
+                    .map(|b| format!(" (bill {b})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if rows.is_empty() && !json {
+        println!("no receipts");
+    }
+    Ok(0)
+}
+
+/// `billtap receipts export --format csv|json`: every receipt, oldest first.
+pub fn cmd_export(store: Option<&Path>, format: &str) -> Result<u8> {
+    let rows = open(store)?.history()?;
+    match format {
+        "json" => println!(
+            "{}",
+            serde_json::to_string_pretty(&rows.iter().map(row_json).collect::<Vec<_>>())?
+        ),
+        "csv" => {
+            println!("seq,payment_id,bill_id,biller_id,payee_name,amount,currency,paid_at");
+            let cell = |s: &str| {
+                if s.contains([',', '"', '\n']) {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                } else {
+                    s.to_string()
+                }
+            };
+            for r in &rows {
+                let x = &r.receipt;
+                println!(
+                    "{},{},{},{},{},{},{},{}",
+                    r.seq,
+                    cell(&x.payment_id),
+                    cell(x.bill_id.as_deref().unwrap_or("")),
+                    cell(&x.biller_id),
+                    cell(&x.payee_name),
+                    x.amount,
+                    x.currency,
+                    x.paid_at
+                );
+            }
+        }
+        other => return Err(anyhow!("--format {other:?}: csv or json")),
+    }
+    Ok(0)
+}
+
+fn keys(store: &Store, pinned: &[String]) -> Result<PinnedKeys> {
+    let pinned = if pinned.is_empty() {
+        None
+    } else {
+        Some(PinnedKeys::parse(pinned)?)
+    };
+    history_keys(store, pinned.as_ref())?.ok_or_else(|| {
+        anyhow!(
+            "no platform key to verify with: pass --key ID:B64 (the store remembers a key once a receipt verified with it)"
+        )
+    })
+}
+
+/// `billtap receipts show ID` (the platform payment id, or the history position).
+pub fn cmd_show(store: Option<&Path>, pinned: &[String], id: &str, json: bool) -> Result<u8> {
+    let s = open(store)?;
+    let row = s
+        .history()?
+        .into_iter()
+        .find(|r| r.receipt.payment_id == id || r.seq.to_string() == id)
+        .ok_or_else(|| anyhow!("no receipt {id}"))?;
+    let keys = keys(&s, pinned)?;
+    let (body, key_id) = verify_receipt(&row.receipt.cose, &keys)
+        .with_context(|| format!("receipt {id} does not verify"))?;
+    if json {
+        println!(
+            "{}",
+            json!({"seq": row.seq, "verified": true, "key_id": key_id, "receipt": body})
+        );
+    } else {
+        println!("receipt #{} — verified (platform key {key_id})", row.seq);
+        println!("  transaction   {}", body.payment_id);
+        println!(
+            "  paid          {} {} (fee {})",
+            body.amount, body.currency, body.fee
+        );
+        println!(
+            "  to            {} ({}), account {}",
+            body.payee_name, body.biller_id, body.payee_account_masked
+        );
+        if let Some(b) = &body.bill_id {
+            println!("  bill          {b}");
+        }
+        println!("  from          {}", body.payer_masked);
+        println!("  at            {} (Unix, platform time)", body.paid_at);
+        println!("  device        {}", body.device_id);
+    }
+    Ok(0)
+}
+
+/// `billtap receipts verify`: 0 when the whole history verifies, 1 naming the first bad entry.
+pub fn cmd_verify(store: Option<&Path>, pinned: &[String], json: bool) -> Result<u8> {
+    let s = open(store)?;
+    let report = if s.history()?.is_empty() && s.receipt_claims()?.is_empty() {
+        billtap_core::receipts::HistoryReport {
+            entries: 0,
+            verified: 0,
+            problem: None,
+        }
+    } else {
+        verify_history(&s, &keys(&s, pinned)?)?
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else if let Some(p) = &report.problem {
+        println!(
+            "history does NOT verify: {} ({} of {} entries verified before it)",
+            p.message, report.verified, report.entries
+        );
+    } else {
+        println!(
+            "history verifies: {} receipts, chain intact",
+            report.entries
+        );
+    }
+    Ok(if report.problem.is_none() { 0 } else { 1 })
+}
