@@ -43,7 +43,7 @@ pub enum SandboxError {
 }
 
 /// How to start a sandbox.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SandboxOptions {
     /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
@@ -56,16 +56,6 @@ pub struct SandboxOptions {
     pub admin_token: Option<String>,
 }
 
-impl Default for SandboxOptions {
-    fn default() -> Self {
-        SandboxOptions {
-            port: 0,
-            db_path: None,
-            key_id: String::new(),
-            admin_token: None,
-        }
-    }
-}
 
 /// A running sandbox; stops when dropped.
 pub struct Sandbox {
