@@ -10,7 +10,7 @@ mod platform_cmds;
 mod receipt_cmds;
 
 use anyhow::{Context, Result, anyhow};
-use billtap_core::platform::PayeeWarningCode;
+use billtap_core::platform::{PayeeWarningCode, PinnedKeys};
 use billtap_core::scan::{
     self, BilltapBill, DecodedCode, EmvWriter, Initiation, LumaFrame, PayloadReport, ScanOptions,
     ScanProblem, Scanned,
@@ -213,6 +213,17 @@ enum ReceiptsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A receipt as a QR code (a counter scans and verifies it offline).
+    Qr {
+        /// Transaction id or position.
+        id: String,
+        /// Output file: .png or .svg; omit to print to the terminal.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Pixels per module for PNG.
+        #[arg(long, default_value_t = 6)]
+        scale: u32,
+    },
     /// Every receipt, oldest first.
     Export {
         /// csv or json.
@@ -323,6 +334,7 @@ fn main() -> ExitCode {
             json,
             fast,
             resolve.then_some(&g.platform(platform)),
+            &g.keys,
         ),
         Command::Sandbox {
             port,
@@ -413,6 +425,8 @@ fn main() -> ExitCode {
             ReceiptsCommand::Show { id, json } => receipt_cmds::cmd_show(store, &g.keys, &id, json),
             ReceiptsCommand::Verify { json } => receipt_cmds::cmd_verify(store, &g.keys, json),
             ReceiptsCommand::Export { format } => receipt_cmds::cmd_export(store, &format),
+            ReceiptsCommand::Qr { id, out, scale } => receipt_cmds::receipt_qr_text(store, &id)
+                .and_then(|text| cmd_qr(&text, out.as_deref(), scale)),
         },
         Command::Parse { text, json } => cmd_parse(&text, json),
         Command::Qr { text, out, scale } => cmd_qr(&text, out.as_deref(), scale),
@@ -439,14 +453,28 @@ fn load_luma(path: &Path) -> Result<(Vec<u8>, u32, u32)> {
     Ok((img.into_raw(), w, h))
 }
 
-fn code_json(c: &DecodedCode) -> serde_json::Value {
+fn code_json(c: &DecodedCode, keys: Option<&PinnedKeys>) -> serde_json::Value {
+    let mut result = serde_json::to_value(PayloadReport::from_parts(c.result()))
+        .unwrap_or(serde_json::Value::Null);
+    if let (Some(v), Some(verified)) = (result.as_object_mut(), receipt_verified(c, keys)) {
+        v.insert("verified".into(), verified.into());
+    }
     json!({
         "text": c.text,
         "corners": c.corners,
         "engine": c.engine,
         "pass": c.pass,
-        "result": PayloadReport::from_parts(c.result()),
+        "result": result,
     })
+}
+
+/// For a receipt code: whether its signature checks against a pinned key (`--key`); `None`
+/// for other codes.
+fn receipt_verified(c: &DecodedCode, keys: Option<&PinnedKeys>) -> Option<bool> {
+    let Some(scan::Detail::Receipt(code)) = c.payload.as_ref().map(|s| &s.detail) else {
+        return None;
+    };
+    Some(keys.is_some_and(|k| billtap_core::receipts::verify_receipt(&code.cose, k).is_ok()))
 }
 
 fn cmd_scan(
@@ -454,7 +482,13 @@ fn cmd_scan(
     as_json: bool,
     fast: bool,
     resolve: Option<&PlatformArgs>,
+    keys: &[String],
 ) -> Result<u8> {
+    let pinned = if keys.is_empty() {
+        None
+    } else {
+        Some(PinnedKeys::parse(keys)?)
+    };
     let opts = ScanOptions {
         region: None,
         try_harder: !fast,
@@ -496,7 +530,10 @@ fn cmd_scan(
         };
         worst = worst.max(status);
         if as_json {
-            let codes: Vec<_> = codes.iter().map(code_json).collect();
+            let codes: Vec<_> = codes
+                .iter()
+                .map(|c| code_json(c, pinned.as_ref()))
+                .collect();
             println!(
                 "{}",
                 json!({"path": path, "codes": codes, "decode_ms": decode_ms})
@@ -509,6 +546,15 @@ fn cmd_scan(
             );
             for c in &codes {
                 print_result(c.result(), "  ");
+                match receipt_verified(c, pinned.as_ref()) {
+                    Some(true) => {
+                        println!("  ✓ receipt signature verified against a pinned platform key")
+                    }
+                    Some(false) => println!(
+                        "  ✗ receipt NOT verified (pass the platform's key with --key; a forged receipt never verifies)"
+                    ),
+                    None => {}
+                }
                 if let (Some((conn, rt)), Some(scanned)) = (&platform, &c.payload) {
                     match rt.block_on(conn.client.resolve(scanned)) {
                         Ok(view) => platform_cmds::print_view(&view, "  "),

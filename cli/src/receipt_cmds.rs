@@ -225,3 +225,13 @@ pub fn cmd_verify(store: Option<&Path>, pinned: &[String], json: bool) -> Result
     }
     Ok(if report.problem.is_none() { 0 } else { 1 })
 }
+
+/// The QR text of a stored receipt (by transaction id or position).
+pub fn receipt_qr_text(store: Option<&Path>, id: &str) -> Result<String> {
+    let row = open(store)?
+        .history()?
+        .into_iter()
+        .find(|r| r.receipt.payment_id == id || r.seq.to_string() == id)
+        .ok_or_else(|| anyhow!("no receipt {id}"))?;
+    Ok(billtap_core::receipts::receipt_qr_text(&row.receipt.cose))
+}

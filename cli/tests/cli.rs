@@ -305,7 +305,49 @@ fn receipts_are_kept_verified_offline_and_tampering_is_named() {
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 3, "{out}");
 
+    // The receipt as a QR code: scanned back from the PNG, verified offline with the key.
+    let png = dir.join("receipt.png");
+    let (code, _, err) = billtap(&[
+        "receipts",
+        "qr",
+        "1",
+        "--out",
+        png.to_str().unwrap(),
+        "--store",
+        s,
+    ]);
+    assert_eq!(code, 0, "{err}");
     let c = rusqlite::Connection::open(&store).unwrap();
+    let keys: Vec<(String, Vec<u8>)> = c
+        .prepare("SELECT key_id, public_key FROM platform_keys")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let entries: Vec<String> = keys
+        .iter()
+        .map(|(id, k)| format!("{id}:{}", b64(k)))
+        .collect();
+    let (code, out, _) = billtap(&[
+        "scan",
+        "--json",
+        "--key",
+        &entries.join(","),
+        png.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["codes"][0]["result"]["kind"], "receipt");
+    assert_eq!(v["codes"][0]["result"]["verified"], true, "{out}");
+    assert_eq!(v["codes"][0]["result"]["amount"], "268.40");
+    let (_, out, _) = billtap(&["scan", "--json", png.to_str().unwrap()]);
+    let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        v["codes"][0]["result"]["verified"], false,
+        "no key, no trust"
+    );
+
     c.execute_batch(
         "DROP TRIGGER receipts_are_append_only_update; UPDATE receipts SET amount = '2.68' WHERE seq = 2;",
     )
@@ -316,4 +358,10 @@ fn receipts_are_kept_verified_offline_and_tampering_is_named() {
     assert_eq!(report["problem"]["seq"], 2);
     assert_eq!(report["problem"]["kind"], "edited");
     assert_eq!(report["verified"], 1);
+}
+
+/// Standard base64, the pinned-key form.
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -56,7 +56,6 @@ pub struct SandboxOptions {
     pub admin_token: Option<String>,
 }
 
-
 /// A running sandbox; stops when dropped.
 pub struct Sandbox {
     addr: SocketAddr,

@@ -4,6 +4,10 @@
 //! never pass for anything else the platform signs. The payload is CBOR with one-letter keys:
 //! small enough for a QR code (decision 0009).
 
+mod code;
+
+pub use code::{RECEIPT_QR_PREFIX, ReceiptCode, read_receipt_qr, receipt_qr_text};
+
 use coset::{CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, iana};
 use serde::{Deserialize, Serialize};
 
@@ -89,12 +93,13 @@ pub fn sign_receipt(body: &ReceiptBody, signer: &ResponseSigner) -> Result<Vec<u
         .map_err(|e| ReceiptError::Malformed(e.to_string()))
 }
 
-/// Verifies a receipt against the pinned platform keys and returns what it says, with the id
-/// of the key that signed it.
-pub fn verify_receipt(
-    cose: &[u8],
-    keys: &PinnedKeys,
-) -> Result<(ReceiptBody, String), ReceiptError> {
+/// Reads a receipt without verifying it: what it says and the key id it names.
+pub fn read_receipt(cose: &[u8]) -> Result<(ReceiptBody, String), ReceiptError> {
+    let (_, body, key_id) = parse(cose)?;
+    Ok((body, key_id))
+}
+
+fn parse(cose: &[u8]) -> Result<(CoseSign1, ReceiptBody, String), ReceiptError> {
     if cose.len() > MAX_RECEIPT_BYTES {
         return Err(ReceiptError::TooLarge);
     }
@@ -123,6 +128,16 @@ pub fn verify_receipt(
             body.version
         )));
     }
+    Ok((sign1, body, key_id))
+}
+
+/// Verifies a receipt against the pinned platform keys and returns what it says, with the id
+/// of the key that signed it.
+pub fn verify_receipt(
+    cose: &[u8],
+    keys: &PinnedKeys,
+) -> Result<(ReceiptBody, String), ReceiptError> {
+    let (sign1, body, key_id) = parse(cose)?;
     sign1.verify_signature(RECEIPT_AAD, |sig, data| {
         keys.verify_bytes(&key_id, data, sig, body.paid_at)
     })?;
@@ -434,6 +449,41 @@ mod tests {
 
         // Nothing that still verifies is lost: the entries before the problem all remain.
         assert_eq!(store.history().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_receipt_code_round_trips_through_a_rendered_qr_and_verifies_offline() {
+        let signer = ResponseSigner::generate("platform-1").unwrap();
+        let keys = PinnedKeys::parse(&[signer.pinned().to_entry()]).unwrap();
+        let cose = sign_receipt(&body(), &signer).unwrap();
+        let text = receipt_qr_text(&cose);
+        assert!(text.starts_with("BTR1:"));
+        // Alphanumeric mode only: digits, upper case, space and $%*+-./:
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase() || b" $%*+-./:".contains(&b))
+        );
+        let qr = crate::scan::render_png_luma(&text, 4).unwrap();
+        let frame = crate::scan::LumaFrame::new(&qr.pixels, qr.width, qr.height, qr.width).unwrap();
+        let codes = crate::scan::scan_frame(&frame).unwrap();
+        let scanned = codes[0].payload.as_ref().unwrap();
+        assert_eq!(scanned.format, crate::scan::Format::Receipt);
+        assert!(!scanned.payable);
+        let crate::scan::Detail::Receipt(code) = &scanned.detail else {
+            panic!("not a receipt")
+        };
+        assert_eq!(code.body, body());
+        assert_eq!(verify_receipt(&code.cose, &keys).unwrap().0, body());
+        // A receipt code made with another key reads, but does not verify.
+        let other = ResponseSigner::generate("platform-1").unwrap();
+        let forged =
+            read_receipt_qr(&receipt_qr_text(&sign_receipt(&body(), &other).unwrap())).unwrap();
+        assert!(verify_receipt(&forged.cose, &keys).is_err());
+        // Damaged codes are typed errors.
+        for bad in ["BTR1:", "BTR1:%%%", "BTR1:00000", &text[..text.len() - 3]] {
+            assert!(read_receipt_qr(bad).is_err(), "{bad}");
+            assert!(crate::scan::parse_text(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -103,6 +103,9 @@ fn route_text(text: &str) -> Result<Scanned, ScanError> {
     if is_consumer_presented(t) {
         return Err(ScanError::ConsumerPresented);
     }
+    if t.starts_with(crate::receipts::RECEIPT_QR_PREFIX) {
+        return receipt(t);
+    }
     if t.starts_with("SPC\n") || t.starts_with("SPC\r\n") {
         return swiss::parse(t);
     }
@@ -153,4 +156,42 @@ fn preview(t: &str) -> String {
         p.push('…');
     }
     p
+}
+
+/// A receipt code: what it says, shown as unverified until the caller checks its signature
+/// (`receipts::verify_receipt`) against the platform's pinned keys.
+fn receipt(t: &str) -> Result<Scanned, ScanError> {
+    let code = crate::receipts::read_receipt_qr(t)
+        .map_err(|e| ScanError::malformed(Format::Receipt, e.to_string()))?;
+    let b = &code.body;
+    let currency = crate::money::Currency::from_alpha(&b.currency)
+        .map_err(|e| ScanError::invalid(Format::Receipt, "currency", e.to_string()))?;
+    let amount = crate::money::parse_display(&format!("{} {}", b.amount, b.currency))
+        .map_err(|e| ScanError::invalid(Format::Receipt, "amount", e.to_string()))?;
+    let mut references = vec![BillReference {
+        kind: RefKind::PaymentId,
+        value: b.payment_id.clone(),
+    }];
+    if let Some(bill) = &b.bill_id {
+        references.push(BillReference {
+            kind: RefKind::BillId,
+            value: bill.clone(),
+        });
+    }
+    Ok(Scanned {
+        format: Format::Receipt,
+        payable: false,
+        payee_name: None,
+        payee_name_local: Some(b.payee_name.clone()),
+        payee_city: None,
+        amount: Some(amount),
+        currency: Some(currency),
+        references,
+        initiation: Initiation::Dynamic,
+        warnings: vec![Warning::new(
+            WarningCode::Unverified,
+            "a payment receipt: check its signature against the platform's keys before trusting it",
+        )],
+        detail: Detail::Receipt(code),
+    })
 }

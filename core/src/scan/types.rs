@@ -32,6 +32,8 @@ pub enum Format {
     ChineseEInvoice,
     /// A link that only a named external wallet app can pay.
     Wallet,
+    /// A billtap payment receipt (`BTR1:`), to verify against the platform's keys.
+    Receipt,
     /// Content that is not a payment code billtap knows.
     Unknown,
 }
@@ -49,6 +51,7 @@ impl Format {
             Format::Spayd => "spayd",
             Format::ChineseEInvoice => "chinese_e_invoice",
             Format::Wallet => "wallet",
+            Format::Receipt => "receipt",
             Format::Unknown => "unknown",
         }
     }
@@ -65,6 +68,7 @@ impl Format {
             Format::Spayd => "SPAYD QR",
             Format::ChineseEInvoice => "Chinese e-invoice code",
             Format::Wallet => "wallet link",
+            Format::Receipt => "billtap receipt",
             Format::Unknown => "QR code",
         }
     }
@@ -257,6 +261,8 @@ pub enum Detail {
     ChineseEInvoice(EInvoice),
     /// External wallet link.
     Wallet(WalletLink),
+    /// A payment receipt (unverified until checked against pinned keys).
+    Receipt(crate::receipts::ReceiptCode),
 }
 
 /// A parsed payment code: one common view for bill lookup plus the format's own details.
