@@ -346,6 +346,42 @@ impl Billtap {
         Ok(self.payments()?.list(pending_only)?)
     }
 
+    /// Kept receipts (newest first), offline.
+    pub fn receipts(
+        &self,
+        filter: billtap_core::store::ReceiptFilter,
+    ) -> Result<Vec<billtap_core::receipts::StoredReceipt>, PaymentError> {
+        Ok(self.payments()?.receipts(&filter)?)
+    }
+
+    /// Verifies the whole receipt history offline: the first edited, forged, missing or
+    /// out-of-place entry, if any.
+    pub fn verify_history(&self) -> Result<billtap_core::receipts::HistoryReport, PaymentError> {
+        Ok(self.payments()?.verify_history()?)
+    }
+
+    /// A kept receipt as QR text (render it with `render_qr`), by transaction id or position.
+    pub fn receipt_qr_text(&self, id: String) -> Result<String, PaymentError> {
+        Ok(self.payments()?.receipt_qr_text(&id)?)
+    }
+
+    /// Checks a scanned receipt code (`Detail.Receipt`) against the pinned platform keys:
+    /// what it says, only when its signature checks.
+    pub fn verify_receipt_code(
+        &self,
+        code: billtap_core::receipts::ReceiptCode,
+    ) -> Result<billtap_core::receipts::ReceiptBody, PaymentError> {
+        billtap_core::receipts::verify_receipt(&code.cose, self.platform.pinned_keys())
+            .map(|(body, _)| body)
+            .map_err(|e| PaymentError::Untrusted {
+                code: match &e {
+                    billtap_core::receipts::ReceiptError::Untrusted(t) => t.reason(),
+                    _ => billtap_core::platform::UntrustedReason::Malformed,
+                },
+                reason: e.to_string(),
+            })
+    }
+
     /// Settles what an earlier run left unsettled; call at start-up.
     pub async fn resume_pending(&self) -> Result<Vec<PaymentRecord>, PaymentError> {
         Ok(self.payments()?.resume_pending().await?)

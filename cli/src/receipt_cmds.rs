@@ -76,8 +76,8 @@ pub struct Filter<'a> {
 fn filter(f: &Filter<'_>) -> Result<ReceiptFilter> {
     Ok(ReceiptFilter {
         biller_id: f.biller.map(str::to_string),
-        from: f.from.map(day).transpose()?,
-        to: f.to.map(|t| day(t).map(|s| s + 86_400)).transpose()?,
+        since: f.from.map(day).transpose()?,
+        until: f.to.map(|t| day(t).map(|s| s + 86_400)).transpose()?,
         search: f.search.map(str::to_string),
         limit: f.limit,
     })

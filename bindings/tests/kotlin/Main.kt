@@ -259,6 +259,19 @@ fun main() {
             check(again.kind == "bill-paid") { "$again" }
         }
         check(Regex(bill).findAll(admin("GET", "/admin/ledger", null)).count() == 1) { "paid more than once" }
+        // The signed receipt: kept, listed, verified offline, a QR code a counter verifies.
+        val paidId = app.paymentsList(false)[0].platformPaymentId!!
+        val receipts = app.receipts(ReceiptFilter(null, null, null, null, null))
+        check(receipts.map { it.paymentId } == listOf(paidId) && receipts[0].amount == "19.99 CNY") { "$receipts" }
+        val report = app.verifyHistory()
+        check(report.problem == null && report.verified == report.entries) { "$report" }
+        runBlocking {
+            val png = renderQr(app.receiptQrText(paidId), QrFormat.Png(4u))
+            val code = app.scanImage(png)[0].payload!!
+            check(code.format == Format.RECEIPT) { "$code" }
+            val body = app.verifyReceiptCode((code.detail as Detail.Receipt).v1)
+            check(body.paymentId == paidId && body.amount == "19.99") { "$body" }
+        }
         check(app.paymentsList(true).isEmpty() && runBlocking { app.resumePending() }.isEmpty()) { "pending" }
     }
     println("kotlin: $passed passed, $failed failed")

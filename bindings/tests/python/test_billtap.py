@@ -498,3 +498,14 @@ def test_a_bill_is_paid_once_with_the_apps_own_signer_and_a_cancelled_prompt_sen
     assert [e["bill_id"] for e in ledger()].count(bill) == 1
     assert app.payments_list(True) == [] and len(app.payments_list(False)) == 1
     assert signer.signed >= 2  # registration and the payment, each signed by the host's key
+
+    # The signed receipt: kept, listed, verified offline, shown as a QR code a counter verifies.
+    receipts = app.receipts(bt.ReceiptFilter(biller_id=None, since=None, until=None, search="自来水", limit=None))
+    assert [(r.payment_id, r.amount) for r in receipts] == [(paid.platform_payment_id, "42.50 CNY")]
+    report = app.verify_history()
+    assert report.problem is None and report.verified == report.entries >= 1
+    png = bt.render_qr(app.receipt_qr_text(paid.platform_payment_id), bt.QrFormat.PNG(module_px=4))
+    code = asyncio.run(app.scan_image(png))[0].payload
+    assert code.format == bt.Format.RECEIPT and code.detail.is_RECEIPT()
+    body = app.verify_receipt_code(code.detail[0])
+    assert (body.payment_id, body.amount, body.payee_name) == (paid.platform_payment_id, "42.50", "北京市自来水集团")

@@ -548,6 +548,33 @@ impl Payments {
             .collect()
     }
 
+    /// Kept receipts matching `filter`, newest first.
+    pub fn receipts(
+        &self,
+        filter: &crate::store::ReceiptFilter,
+    ) -> Result<Vec<crate::receipts::StoredReceipt>, PayError> {
+        Ok(crate::receipts::list_receipts(&self.store, filter)?)
+    }
+
+    /// Verifies the whole receipt history against the pinned keys and those the store
+    /// remembers.
+    pub fn verify_history(&self) -> Result<crate::receipts::HistoryReport, PayError> {
+        let keys = crate::receipts::history_keys(&self.store, Some(self.client.pinned_keys()))?
+            .ok_or_else(|| PayError::Invalid("no platform keys".into()))?;
+        Ok(crate::receipts::verify_history(&self.store, &keys)?)
+    }
+
+    /// A kept receipt's QR text (by platform transaction id or history position).
+    pub fn receipt_qr_text(&self, id: &str) -> Result<String, PayError> {
+        let row = self
+            .store
+            .history()?
+            .into_iter()
+            .find(|r| r.receipt.payment_id == id || r.seq.to_string() == id)
+            .ok_or_else(|| PayError::Invalid(format!("no receipt {id}")))?;
+        Ok(crate::receipts::receipt_qr_text(&row.receipt.cose))
+    }
+
     /// One stored payment.
     pub fn get(&self, payment_id: &str) -> Result<PaymentRecord, PayError> {
         let row = self

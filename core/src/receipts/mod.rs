@@ -144,6 +144,58 @@ pub fn verify_receipt(
     Ok((body, key_id))
 }
 
+/// A kept receipt as a list shows it (verified when it was stored; `verify_history` checks
+/// the whole history again).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct StoredReceipt {
+    /// Its position in the history (1, 2, 3…).
+    pub seq: i64,
+    /// The platform's transaction id.
+    pub payment_id: String,
+    /// billtap's payment id, when paid from this store.
+    pub local_payment_id: Option<String>,
+    /// The bill paid, if any.
+    pub bill_id: Option<String>,
+    /// The payee's platform id.
+    pub biller_id: String,
+    /// The payee's name.
+    pub payee_name: String,
+    /// The amount.
+    pub amount: crate::money::Money,
+    /// When (platform time, Unix seconds).
+    pub paid_at: i64,
+    /// The platform key that signed it.
+    pub key_id: String,
+}
+
+/// Receipts matching `filter`, newest first.
+pub fn list_receipts(
+    store: &Store,
+    filter: &crate::store::ReceiptFilter,
+) -> Result<Vec<StoredReceipt>, StoreError> {
+    store
+        .receipts(filter)?
+        .into_iter()
+        .map(|r| {
+            let x = r.receipt;
+            let amount = crate::money::parse_display(&format!("{} {}", x.amount, x.currency))
+                .map_err(|e| StoreError::Corrupt(format!("receipt {}: {e}", r.seq)))?;
+            Ok(StoredReceipt {
+                seq: r.seq,
+                payment_id: x.payment_id,
+                local_payment_id: r.local_payment,
+                bill_id: x.bill_id,
+                biller_id: x.biller_id,
+                payee_name: x.payee_name,
+                amount,
+                paid_at: x.paid_at,
+                key_id: x.key_id,
+            })
+        })
+        .collect()
+}
+
 /// What went wrong with one history entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

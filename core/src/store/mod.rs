@@ -82,9 +82,9 @@ pub struct ReceiptFilter {
     /// Only this payee.
     pub biller_id: Option<String>,
     /// Paid at or after (Unix seconds).
-    pub from: Option<i64>,
+    pub since: Option<i64>,
     /// Paid before (Unix seconds).
-    pub to: Option<i64>,
+    pub until: Option<i64>,
     /// Payee name contains this text.
     pub search: Option<String>,
     /// At most this many (default 50).
@@ -534,7 +534,7 @@ impl Store {
              ORDER BY paid_at DESC, seq DESC LIMIT ?5"
         ))?;
         let rows = st.query_map(
-            params![f.biller_id, f.from, f.to, search, f.limit.unwrap_or(50)],
+            params![f.biller_id, f.since, f.until, search, f.limit.unwrap_or(50)],
             receipt_row,
         )?;
         Ok(rows.collect::<Result<_, _>>()?)

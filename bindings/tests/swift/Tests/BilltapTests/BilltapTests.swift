@@ -246,6 +246,18 @@ final class BilltapTests: XCTestCase {
         let ledger = try await transport.send(request: HttpRequest(method: "GET", url: url + "/admin/ledger",
             headers: [HttpHeader(name: "Authorization", value: "Bearer " + token)], body: Data(), maxResponseBytes: 1 << 20, timeoutMs: 5000))
         XCTAssertEqual(String(decoding: ledger.body, as: UTF8.self).components(separatedBy: bill).count - 1, 1)
+        // The signed receipt: kept, listed, verified offline, a QR code a counter verifies.
+        let paidId = try XCTUnwrap(paid.platformPaymentId)
+        let receipts = try app.receipts(filter: ReceiptFilter(billerId: nil, since: nil, until: nil, search: nil, limit: nil))
+        XCTAssertEqual(receipts.map(\.paymentId), [paidId])
+        let report = try app.verifyHistory()
+        XCTAssertNil(report.problem)
+        let png = try renderQr(text: try app.receiptQrText(id: paidId), format: .png(modulePx: 4))
+        let scanned = try await app.scanImage(encoded: png)
+        guard case .receipt(let code)? = scanned.first?.payload?.detail else { return XCTFail("not a receipt") }
+        let body = try app.verifyReceiptCode(code: code)
+        XCTAssertEqual(body.amount, "7.77")
+        XCTAssertEqual(body.paymentId, paidId)
     }
 
     func testTheAppsOwnHttpStackAndHostileAnswers() async throws {
