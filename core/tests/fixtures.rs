@@ -178,3 +178,34 @@ fn codes_from_the_wild_keep_their_payment_and_drop_what_is_not_data() {
     bad[at] = b'X';
     assert!(parse_payload(&bad, None).is_err());
 }
+
+/// A store written by the previous schema (version 1: device and payments, before receipts)
+/// opens, migrates and keeps every row; opening it again migrates nothing.
+#[test]
+fn a_store_from_the_previous_schema_migrates_without_loss() {
+    use billtap_core::store::{PaymentState, Store};
+    let dir = std::env::temp_dir().join(format!("billtap-migrate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("store.sqlite");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/stores/store-v1.sqlite"),
+        &path,
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+        let d = s.device().unwrap().unwrap();
+        assert_eq!(d.device_id, "fixture-device-0001");
+        assert_eq!(d.registered_at, Some(1_796_000_000));
+        let p = s.payments(false).unwrap();
+        assert_eq!(p.len(), 2);
+        let states: Vec<_> = p.iter().map(|p| (p.payment_id.as_str(), p.state)).collect();
+        assert!(states.contains(&("pay-v1-succeeded", PaymentState::Succeeded)));
+        assert!(states.contains(&("pay-v1-unknown", PaymentState::Unknown)));
+        assert_eq!(s.payments(true).unwrap().len(), 1, "the unknown one still resumes");
+        assert!(s.history().unwrap().is_empty());
+        assert!(s.receipt_claims().unwrap().is_empty());
+    }
+}
