@@ -189,7 +189,10 @@ fn a_store_from_the_previous_schema_migrates_without_loss() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("store.sqlite");
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/stores/store-v1.sqlite"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/stores/store-v1.sqlite"
+        ),
         &path,
     )
     .unwrap();
@@ -204,7 +207,11 @@ fn a_store_from_the_previous_schema_migrates_without_loss() {
         let states: Vec<_> = p.iter().map(|p| (p.payment_id.as_str(), p.state)).collect();
         assert!(states.contains(&("pay-v1-succeeded", PaymentState::Succeeded)));
         assert!(states.contains(&("pay-v1-unknown", PaymentState::Unknown)));
-        assert_eq!(s.payments(true).unwrap().len(), 1, "the unknown one still resumes");
+        assert_eq!(
+            s.payments(true).unwrap().len(),
+            1,
+            "the unknown one still resumes"
+        );
         assert!(s.history().unwrap().is_empty());
         assert!(s.receipt_claims().unwrap().is_empty());
     }

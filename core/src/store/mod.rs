@@ -499,6 +499,29 @@ impl Store {
         Ok(seq)
     }
 
+    /// Appends many receipts (already verified) in one transaction; those already kept are
+    /// skipped. How many were appended.
+    pub fn import_receipts(&self, receipts: &[NewReceipt]) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut added = 0;
+        for r in receipts {
+            let known: Option<i64> = tx
+                .query_row(
+                    "SELECT seq FROM receipts WHERE payment_id = ?1",
+                    [&r.payment_id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if known.is_none() {
+                append(&tx, None, r)?;
+                added += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
     /// Remembers a platform key receipts were verified with.
     pub fn save_key(&self, key_id: &str, public_key: &[u8]) -> Result<(), StoreError> {
         self.conn().execute(
