@@ -25,7 +25,7 @@ fn receipts(signer: &ResponseSigner, n: usize, offset: usize) -> Result<Vec<NewR
     (0..n)
         .map(|i| {
             let i = i + offset;
-            let payee = PAYEES[i % PAYEES.len()];
+            let payee = PAYEES.get(i % PAYEES.len()).copied().unwrap_or_default();
             let body = ReceiptBody {
                 version: 1,
                 payment_id: format!("PAY{i:010}"),
