@@ -41,17 +41,7 @@ fn receipts(signer: &ResponseSigner, n: usize, offset: usize) -> Result<Vec<NewR
                 device_id: "bench-device".into(),
             };
             let cose = sign_receipt(&body, signer)?;
-            Ok(NewReceipt {
-                payment_id: body.payment_id,
-                cose,
-                key_id: signer.key_id().into(),
-                biller_id: body.biller_id,
-                bill_id: body.bill_id,
-                payee_name: body.payee_name,
-                amount: body.amount,
-                currency: body.currency,
-                paid_at: body.paid_at,
-            })
+            Ok(NewReceipt::from_body(body, cose, signer.key_id().into()))
         })
         .collect()
 }

@@ -781,17 +781,7 @@ impl Payments {
                 if let Some(k) = keys.keys().iter().find(|k| k.id == key_id) {
                     let _ = self.store.save_key(&k.id, &k.public_key);
                 }
-                Ok(NewReceipt {
-                    payment_id: body.payment_id,
-                    cose,
-                    key_id,
-                    biller_id: body.biller_id,
-                    bill_id: body.bill_id,
-                    payee_name: body.payee_name,
-                    amount: body.amount,
-                    currency: body.currency,
-                    paid_at: body.paid_at,
-                })
+                Ok(NewReceipt::from_body(body, cose, key_id))
             });
         match checked {
             Ok(r) => Some(r),

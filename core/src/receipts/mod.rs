@@ -75,6 +75,23 @@ pub enum ReceiptError {
     Untrusted(#[from] TrustError),
 }
 
+impl crate::store::NewReceipt {
+    /// The store's row for a receipt: its signed bytes and the fields lists and filters read.
+    pub fn from_body(body: ReceiptBody, cose: Vec<u8>, key_id: String) -> Self {
+        crate::store::NewReceipt {
+            payment_id: body.payment_id,
+            cose,
+            key_id,
+            biller_id: body.biller_id,
+            bill_id: body.bill_id,
+            payee_name: body.payee_name,
+            amount: body.amount,
+            currency: body.currency,
+            paid_at: body.paid_at,
+        }
+    }
+}
+
 /// Signs a receipt (the platform's side; the sandbox issues them).
 pub fn sign_receipt(body: &ReceiptBody, signer: &ResponseSigner) -> Result<Vec<u8>, ReceiptError> {
     let mut payload = Vec::new();
@@ -419,17 +436,11 @@ mod tests {
             b.paid_at += i as i64;
             let cose = sign_receipt(&b, &signer).unwrap();
             store
-                .import_receipt(&crate::store::NewReceipt {
-                    payment_id: b.payment_id.clone(),
+                .import_receipt(&crate::store::NewReceipt::from_body(
+                    b,
                     cose,
-                    key_id: "platform-1".into(),
-                    biller_id: b.biller_id.clone(),
-                    bill_id: b.bill_id.clone(),
-                    payee_name: b.payee_name.clone(),
-                    amount: b.amount.clone(),
-                    currency: b.currency.clone(),
-                    paid_at: b.paid_at,
-                })
+                    "platform-1".into(),
+                ))
                 .unwrap();
         }
         (path, store, keys)
