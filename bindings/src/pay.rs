@@ -135,9 +135,10 @@ impl SoftwareKey {
             })
     }
 
-    /// The public key, uncompressed SEC1 (65 bytes).
-    pub fn public_key(&self) -> Vec<u8> {
-        self.0.public_key_sec1()
+    /// The public key, uncompressed SEC1 (65 bytes). (`Result` like every export, so Swift
+    /// never calls it with `try!`.)
+    pub fn public_key(&self) -> Result<Vec<u8>, PaymentError> {
+        Ok(self.0.public_key_sec1())
     }
 
     /// Signs `message` (ECDSA P-256, SHA-256); the DER signature.

@@ -386,7 +386,7 @@ final class EnclaveLikeSigner: Signer, @unchecked Sendable {
 
     init() throws { key = try SoftwareKey.generate() }
 
-    func publicKey() throws -> Data { key.publicKey() }
+    func publicKey() throws -> Data { try key.publicKey() }
 
     func sign(message: Data) async throws -> Data {
         if cancelNext {
