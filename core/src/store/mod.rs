@@ -776,6 +776,52 @@ mod tests {
     }
 
     #[test]
+    fn receipt_filters_treat_search_text_literally() {
+        let path = temp("search");
+        let s = Store::open(&path).unwrap();
+        for (i, name) in ["北京市自来水集团", "100% 公益基金", "a_b 学校"]
+            .iter()
+            .enumerate()
+        {
+            s.import_receipt(&NewReceipt {
+                payment_id: format!("P{i}"),
+                cose: vec![i as u8],
+                key_id: "k".into(),
+                biller_id: format!("B{i}"),
+                bill_id: None,
+                payee_name: (*name).into(),
+                amount: "1.00".into(),
+                currency: "CNY".into(),
+                paid_at: 100 + i as i64,
+            })
+            .unwrap();
+        }
+        let find = |text: &str| {
+            s.receipts(&ReceiptFilter {
+                search: Some(text.into()),
+                ..ReceiptFilter::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| r.receipt.payment_id)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(find("自来水"), ["P0"]);
+        assert_eq!(find("%"), ["P1"], "a % is a percent sign, not a wildcard");
+        assert_eq!(find("_"), ["P2"], "an _ is an underscore");
+        assert_eq!(find("'; DROP TABLE receipts; --"), Vec::<String>::new());
+        let window = s
+            .receipts(&ReceiptFilter {
+                since: Some(101),
+                until: Some(102),
+                ..ReceiptFilter::default()
+            })
+            .unwrap();
+        assert_eq!(window.len(), 1);
+        assert_eq!(s.history().unwrap().len(), 3, "nothing lost");
+    }
+
+    #[test]
     fn a_store_from_a_newer_billtap_is_refused_untouched() {
         let path = temp("newer");
         drop(Store::open(&path).unwrap());
