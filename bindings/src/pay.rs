@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use billtap_core::pay::{PayError, SoftwareSigner};
-use billtap_core::platform::{FailureKind, PlatformError as CorePlatformError, UntrustedReason};
+use billtap_core::platform::UntrustedReason;
 use billtap_core::ports::SignerError;
 use billtap_core::store::StoreError;
+
+use crate::platform::PlatformError;
 
 /// Why a payment step failed. Once `confirm_payment` has stored a payment, its outcome is in
 /// the returned record's `state` (succeeded, failed, unknown), never lost in an error.
@@ -83,28 +85,34 @@ pub enum PaymentError {
     },
 }
 
+/// A platform failure as a payment screen sees it: the one mapping of core's failure kinds
+/// (`platform.rs`), carried over variant by variant.
+impl From<PlatformError> for PaymentError {
+    fn from(e: PlatformError) -> Self {
+        match e {
+            PlatformError::Unreachable { reason } => PaymentError::Unreachable { reason },
+            PlatformError::Untrusted { code, reason } => PaymentError::Untrusted { code, reason },
+            PlatformError::Incompatible { reason } => PaymentError::Incompatible { reason },
+            PlatformError::Refused {
+                status,
+                kind,
+                reason,
+                ..
+            } => PaymentError::Refused {
+                status,
+                kind,
+                reason,
+            },
+            PlatformError::Invalid { reason } => PaymentError::Invalid { reason },
+        }
+    }
+}
+
 impl From<PayError> for PaymentError {
     fn from(e: PayError) -> Self {
         let reason = e.to_string();
         match e {
-            PayError::Platform(p) => match (p.kind(), p) {
-                (FailureKind::Unreachable, _) => PaymentError::Unreachable { reason },
-                (FailureKind::Untrusted, CorePlatformError::Untrusted(t)) => {
-                    PaymentError::Untrusted {
-                        code: t.reason(),
-                        reason,
-                    }
-                }
-                (FailureKind::Incompatible, _) => PaymentError::Incompatible { reason },
-                (FailureKind::Refused, CorePlatformError::Refused { status, kind, .. }) => {
-                    PaymentError::Refused {
-                        status,
-                        kind,
-                        reason,
-                    }
-                }
-                _ => PaymentError::Invalid { reason },
-            },
+            PayError::Platform(p) => PlatformError::from(p).into(),
             PayError::Signer(SignerError::Cancelled) => PaymentError::Cancelled { reason },
             PayError::Signer(_) => PaymentError::SignerFailed { reason },
             PayError::QuoteExpired => PaymentError::QuoteExpired { reason },

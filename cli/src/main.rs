@@ -49,6 +49,14 @@ struct Global {
     store: Option<PathBuf>,
 }
 
+/// The payer's funding account, for commands that pay.
+#[derive(clap::Args)]
+struct Funding {
+    /// The funding account at the bank.
+    #[arg(long = "from", env = "BILLTAP_FUNDING_ACCOUNT", default_value = pay_cmds::DEMO_FUNDING_ACCOUNT)]
+    from: String,
+}
+
 impl Global {
     /// The platform arguments with the global `--platform` and `--key` filled in.
     fn platform(&self, mut p: PlatformArgs) -> PlatformArgs {
@@ -136,9 +144,8 @@ enum Command {
         /// `12.30 CNY`; default: the bill's amount due.
         #[arg(long)]
         amount: Option<String>,
-        /// The funding account at the bank.
-        #[arg(long = "from", env = "BILLTAP_FUNDING_ACCOUNT", default_value = pay_cmds::DEMO_FUNDING_ACCOUNT)]
-        from: String,
+        #[command(flatten)]
+        funding: Funding,
         #[command(flatten)]
         platform: PlatformArgs,
         /// One JSON object.
@@ -237,9 +244,8 @@ enum PaymentsCommand {
     /// Settle every unfinished payment (ask the platform under its key; send again only the
     /// same payment). Exit 0 when none is left unknown, 3 otherwise.
     Resume {
-        /// The funding account (as `pay --from`).
-        #[arg(long = "from", env = "BILLTAP_FUNDING_ACCOUNT", default_value = pay_cmds::DEMO_FUNDING_ACCOUNT)]
-        from: String,
+        #[command(flatten)]
+        funding: Funding,
         #[command(flatten)]
         platform: PlatformArgs,
         /// One JSON object per line.
@@ -377,7 +383,7 @@ fn main() -> ExitCode {
         Command::Pay {
             bill,
             amount,
-            from,
+            funding,
             platform,
             json,
         } => pay_cmds::cmd_pay(
@@ -385,7 +391,7 @@ fn main() -> ExitCode {
             store,
             &bill,
             amount.as_deref(),
-            &from,
+            &funding.from,
             json,
         ),
         Command::Payments {
@@ -396,12 +402,12 @@ fn main() -> ExitCode {
         Command::Payments {
             command:
                 Some(PaymentsCommand::Resume {
-                    from,
+                    funding,
                     platform,
                     json,
                 }),
             ..
-        } => pay_cmds::cmd_resume(&g.platform(platform), store, &from, json),
+        } => pay_cmds::cmd_resume(&g.platform(platform), store, &funding.from, json),
         Command::Device { json } => pay_cmds::cmd_device(store, json),
         Command::Receipts { command } => match command {
             ReceiptsCommand::List {

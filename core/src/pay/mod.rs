@@ -245,6 +245,11 @@ fn problem_kind(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// An answer that is genuine but not about what was asked (another bill, payment or device).
+fn not_ours() -> PayError {
+    PlatformError::Untrusted(crate::platform::TrustError::NotForThisRequest).into()
+}
+
 /// What one send told us.
 enum Sent {
     /// Settled: succeeded or failed.
@@ -402,9 +407,7 @@ impl Payments {
         let (status, bytes) = self.send_fresh("POST", "/v1/devices", body).await?;
         let reg: RegisteredDevice = decode_verified(status, &bytes)?;
         if reg.device_id != self.device_id {
-            return Err(
-                PlatformError::Untrusted(crate::platform::TrustError::NotForThisRequest).into(),
-            );
+            return Err(not_ours());
         }
         self.store
             .set_registered(&self.platform_url, reg.registered_at)?;
@@ -454,9 +457,7 @@ impl Payments {
             quote.amount.to_money().ok() == amount && a.currency == quote.amount.currency
         });
         if !echo_ok {
-            return Err(
-                PlatformError::Untrusted(crate::platform::TrustError::NotForThisRequest).into(),
-            );
+            return Err(not_ours());
         }
         quote.amount.to_money()?;
         quote.fee.to_money()?;
@@ -476,6 +477,8 @@ impl Payments {
         if self.client.platform_now() >= quote.expires_at {
             return Err(PayError::QuoteExpired);
         }
+        // Checked before signing, so the user is not asked for a fingerprint for a payment the
+        // store would refuse; the insert checks again atomically.
         if let Some(bill) = &quote.bill_id
             && self
                 .store
@@ -592,7 +595,7 @@ impl Payments {
         for _ in 0..ROUNDS {
             if send {
                 match self.send(&mut row).await? {
-                    Sent::Settled => return self.current(&row.payment_id),
+                    Sent::Settled => return self.get(&row.payment_id),
                     Sent::Unknown(reason) => why = reason,
                     Sent::Stale => {
                         self.resign(&mut row).await?;
@@ -603,7 +606,7 @@ impl Payments {
             match self.query(&row).await {
                 Ok(Found::Payment(p)) => {
                     self.accept(&row, &p)?;
-                    return self.current(&row.payment_id);
+                    return self.get(&row.payment_id);
                 }
                 Ok(Found::NotFound) => {
                     if self.client.platform_now() - row.created_at > self.cfg.key_retention_secs {
@@ -614,7 +617,7 @@ impl Payments {
                             Some("unsettled past the platform's key retention; contact the bank"),
                             self.clock.now_unix(),
                         )?;
-                        return self.current(&row.payment_id);
+                        return self.get(&row.payment_id);
                     }
                     // Never arrived (or never committed): the same payment, same key, again.
                     if self.client.platform_now() - row.request_timestamp > RESIGN_AFTER_SECS {
@@ -636,11 +639,7 @@ impl Payments {
             self.clock.now_unix(),
         )?;
         self.hook(PayStep::StoredOutcome, &row.payment_id);
-        self.current(&row.payment_id)
-    }
-
-    fn current(&self, payment_id: &str) -> Result<PaymentRecord, PayError> {
-        self.get(payment_id)
+        self.get(&row.payment_id)
     }
 
     /// One send of the stored bytes (with the client's retries of the same bytes).
@@ -720,9 +719,7 @@ impl Payments {
             || p.bill_id != row.bill_id
             || paid != ours
         {
-            return Err(
-                PlatformError::Untrusted(crate::platform::TrustError::NotForThisRequest).into(),
-            );
+            return Err(not_ours());
         }
         let now = self.clock.now_unix();
         match p.status.as_str() {
