@@ -70,7 +70,9 @@ pub struct Billtap {
     platform: Arc<billtap_core::platform::PlatformClient>,
     clock: Arc<dyn Clock>,
     signer: Option<Arc<dyn Signer>>,
-    /// Opened at the first payment call: the store and the device identity.
+    /// The store at `database_path`: payments, receipts, saved accounts, the offline catalog.
+    store: Arc<Store>,
+    /// Made at the first payment call: the device identity in the store.
     payments: std::sync::OnceLock<Arc<Payments>>,
 }
 
@@ -175,10 +177,13 @@ impl Billtap {
             .as_deref()
             .map(parse_limit)
             .transpose()?;
-        // The offline catalog lives next to the database.
-        pcfg.cache_dir = std::path::Path::new(&config.database_path)
-            .parent()
-            .map(|d| d.join("billtap-cache"));
+        // The offline catalog lives in the store (verified again on every load).
+        let store = Arc::new(
+            Store::open(std::path::Path::new(&config.database_path))
+                .map_err(|e| invalid(e.to_string()))?,
+        );
+        let cache: Arc<dyn billtap_core::platform::ResponseCache> = store.clone();
+        pcfg.cache = Some(cache);
         let clock: Arc<dyn Clock> =
             clock.unwrap_or_else(|| Arc::new(billtap_core::ports::SystemClock));
         let error = |e: billtap_core::platform::PlatformError| invalid(e.to_string());
@@ -204,6 +209,7 @@ impl Billtap {
             platform: Arc::new(platform),
             clock,
             signer,
+            store,
             payments: std::sync::OnceLock::new(),
         }))
     }
@@ -221,17 +227,15 @@ impl Billtap {
             .ok_or_else(|| PaymentError::Invalid {
                 reason: "payments need a funding_account in BilltapConfig".into(),
             })?;
-        let store = Store::open(std::path::Path::new(&self.config.database_path))
-            .map_err(|e| PaymentError::from(billtap_core::pay::PayError::from(e)))?;
         let p = Payments::new(
             self.platform.clone(),
-            Arc::new(store),
+            self.store.clone(),
             self.signer.clone(),
             PayConfig::new(&funding, &self.config.device_platform),
             self.clock.clone(),
             &self.config.platform_url,
         )?;
-        // Two first calls at once: both opened the same store; one engine is kept.
+        // Two first calls at once: both made an engine on the one store; one is kept.
         Ok(self.payments.get_or_init(|| Arc::new(p)).clone())
     }
 }

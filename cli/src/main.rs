@@ -44,7 +44,8 @@ struct Global {
         global = true
     )]
     keys: Vec<String>,
-    /// The store (SQLite file: device identity, payments); default: the user's data directory.
+    /// The store (SQLite file: device identity, payments, receipts, the offline catalog);
+    /// default: the user's data directory (commands that only look up keep no catalog then).
     #[arg(long, env = "BILLTAP_STORE", global = true)]
     store: Option<PathBuf>,
 }
@@ -62,6 +63,7 @@ impl Global {
     fn platform(&self, mut p: PlatformArgs) -> PlatformArgs {
         p.platform = self.platform.clone();
         p.keys = self.keys.clone();
+        p.store = self.store.clone();
         p
     }
 }
@@ -187,22 +189,25 @@ enum Command {
 enum ReceiptsCommand {
     /// Receipts, newest first.
     List {
-        /// Only this payee (biller id).
-        #[arg(long)]
-        biller: Option<String>,
-        /// Paid on or after this day (YYYY-MM-DD, China time).
-        #[arg(long)]
-        from: Option<String>,
-        /// Paid on or before this day.
-        #[arg(long)]
-        to: Option<String>,
-        /// Payee names containing this text (Chinese or English).
-        #[arg(long)]
-        search: Option<String>,
-        /// At most this many (default 50).
-        #[arg(long)]
-        limit: Option<u32>,
+        #[command(flatten)]
+        filter: receipt_cmds::FilterArgs,
         /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sums per month and per category (the same filters as list).
+    Totals {
+        #[command(flatten)]
+        filter: receipt_cmds::FilterArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import receipts from a JSON export; each is verified first, forged ones refused.
+    Import {
+        /// The file `receipts export --format json` wrote.
+        file: PathBuf,
+        /// JSON output.
         #[arg(long)]
         json: bool,
     },
@@ -410,24 +415,13 @@ fn main() -> ExitCode {
         } => pay_cmds::cmd_resume(&g.platform(platform), store, &funding.from, json),
         Command::Device { json } => pay_cmds::cmd_device(store, json),
         Command::Receipts { command } => match command {
-            ReceiptsCommand::List {
-                biller,
-                from,
-                to,
-                search,
-                limit,
-                json,
-            } => receipt_cmds::cmd_list(
-                store,
-                &receipt_cmds::Filter {
-                    biller: biller.as_deref(),
-                    from: from.as_deref(),
-                    to: to.as_deref(),
-                    search: search.as_deref(),
-                    limit,
-                },
-                json,
-            ),
+            ReceiptsCommand::List { filter, json } => receipt_cmds::cmd_list(store, &filter, json),
+            ReceiptsCommand::Totals { filter, json } => {
+                receipt_cmds::cmd_totals(store, &filter, json)
+            }
+            ReceiptsCommand::Import { file, json } => {
+                receipt_cmds::cmd_import(store, &g.keys, &file, json)
+            }
             ReceiptsCommand::Show { id, json } => receipt_cmds::cmd_show(store, &g.keys, &id, json),
             ReceiptsCommand::Verify { json } => receipt_cmds::cmd_verify(store, &g.keys, json),
             ReceiptsCommand::Export { format } => receipt_cmds::cmd_export(store, &format),
@@ -782,7 +776,7 @@ fn cmd_demo(save_frame: Option<&Path>, store: Option<&Path>) -> Result<u8> {
         locale: "zh-CN".into(),
         // What a bank would configure: reusable codes asking for more get a warning.
         static_limit: "2000.00 CNY".parse().ok(),
-        cache_dir: None,
+        store: None,
     })?;
     let view = platform_cmds::runtime()?.block_on(conn.client.resolve(scanned))?;
     println!(

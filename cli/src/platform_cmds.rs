@@ -25,9 +25,10 @@ pub struct PlatformArgs {
     /// Warn when a reusable (static) code asks for more than this, e.g. "2000.00 CNY".
     #[arg(long, env = "BILLTAP_STATIC_LIMIT")]
     pub static_limit: Option<Money>,
-    /// Keep the signed catalog here for offline use (verified again on every load).
-    #[arg(long, env = "BILLTAP_CACHE_DIR")]
-    pub cache_dir: Option<std::path::PathBuf>,
+    /// The global `--store`: the signed catalog is kept in it for offline use (verified
+    /// again on every load).
+    #[arg(skip)]
+    pub store: Option<std::path::PathBuf>,
 }
 
 /// A connected client, and the sandbox it talks to when one was started for it.
@@ -61,7 +62,11 @@ pub fn connect(args: &PlatformArgs) -> Result<Connection> {
     let mut cfg = PlatformConfig::new(&url, keys);
     cfg.locale = args.locale.clone();
     cfg.static_amount_warning = args.static_limit;
-    cfg.cache_dir = args.cache_dir.clone();
+    if let Some(path) = &args.store {
+        let store: Arc<dyn billtap_core::platform::ResponseCache> =
+            Arc::new(billtap_core::store::Store::open(path)?);
+        cfg.cache = Some(store);
+    }
     let client = Arc::new(PlatformClient::new(cfg, Arc::new(SystemClock))?);
     Ok(Connection {
         client,

@@ -44,8 +44,12 @@ fn day(text: &str) -> Result<i64> {
 }
 
 fn row_json(r: &ReceiptRow) -> serde_json::Value {
+    use base64::Engine as _;
     let x = &r.receipt;
     json!({
+        "category": x.category,
+        "payee_name_en": x.payee_name_en,
+        "cose": base64::engine::general_purpose::STANDARD.encode(&x.cose),
         "seq": r.seq,
         "payment_id": x.payment_id,
         "local_payment_id": r.local_payment,
@@ -59,32 +63,131 @@ fn row_json(r: &ReceiptRow) -> serde_json::Value {
     })
 }
 
-/// Filters as the CLI takes them.
-pub struct Filter<'a> {
-    /// `--biller`.
-    pub biller: Option<&'a str>,
-    /// `--from`.
-    pub from: Option<&'a str>,
-    /// `--to` (inclusive day).
-    pub to: Option<&'a str>,
-    /// `--search`.
-    pub search: Option<&'a str>,
-    /// `--limit`.
+/// Filters as the CLI takes them (`receipts list` and `receipts totals`).
+#[derive(clap::Args, Debug, Default)]
+pub struct FilterArgs {
+    /// Only this payee (biller id).
+    #[arg(long)]
+    pub biller: Option<String>,
+    /// Only this category (`utilities`) or sub-category (`utilities.water`).
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Paid on or after this day (YYYY-MM-DD, China time).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Paid on or before this day.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// At least this amount (`100`, `99.50`).
+    #[arg(long)]
+    pub min_amount: Option<rust_decimal::Decimal>,
+    /// At most this amount.
+    #[arg(long)]
+    pub max_amount: Option<rust_decimal::Decimal>,
+    /// Payee names holding every word (Chinese or English).
+    #[arg(long)]
+    pub search: Option<String>,
+    /// At most this many (default 50).
+    #[arg(long)]
     pub limit: Option<u32>,
 }
 
-fn filter(f: &Filter<'_>) -> Result<ReceiptFilter> {
+fn filter(f: &FilterArgs) -> Result<ReceiptFilter> {
     Ok(ReceiptFilter {
-        biller_id: f.biller.map(str::to_string),
-        since: f.from.map(day).transpose()?,
-        until: f.to.map(|t| day(t).map(|s| s + 86_400)).transpose()?,
-        search: f.search.map(str::to_string),
+        biller_id: f.biller.clone(),
+        category: f.category.clone(),
+        since: f.from.as_deref().map(day).transpose()?,
+        until: f
+            .to
+            .as_deref()
+            .map(|t| day(t).map(|s| s + 86_400))
+            .transpose()?,
+        min_amount: f.min_amount,
+        max_amount: f.max_amount,
+        search: f.search.clone(),
         limit: f.limit,
     })
 }
 
+/// `billtap receipts totals`: sums per month and per category.
+pub fn cmd_totals(store: Option<&Path>, f: &FilterArgs, json: bool) -> Result<u8> {
+    let totals = billtap_core::receipts::receipt_totals(&open(store)?, &filter(f)?)?;
+    if json {
+        println!("{}", serde_json::to_string(&totals)?);
+        return Ok(0);
+    }
+    for (title, rows) in [
+        ("per month", &totals.by_month),
+        ("per category", &totals.by_category),
+    ] {
+        println!("{title}:");
+        for t in rows {
+            let key = if t.key.is_empty() { "(none)" } else { &t.key };
+            println!(
+                "  {key:<16} {:>14}  {} receipts",
+                t.amount.to_string(),
+                t.count
+            );
+        }
+        if rows.is_empty() {
+            println!("  no receipts");
+        }
+    }
+    Ok(0)
+}
+
+/// `billtap receipts import FILE`: receipts exported by `receipts export --format json`
+/// (or any JSON list of objects with a base64 `cose`), each verified before it is kept.
+/// Exit 0 when all were kept (or already were), 1 when any was refused.
+pub fn cmd_import(store: Option<&Path>, pinned: &[String], file: &Path, json: bool) -> Result<u8> {
+    use base64::Engine as _;
+    const MAX_IMPORT_BYTES: u64 = 1 << 30;
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
+    if size > MAX_IMPORT_BYTES {
+        return Err(anyhow!("{} is larger than 1 GiB", file.display()));
+    }
+    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    #[derive(serde::Deserialize)]
+    struct Item {
+        cose: String,
+    }
+    let items: Vec<Item> = serde_json::from_slice(&text).with_context(|| {
+        format!(
+            "{} is not a receipts export (a JSON list of objects with \"cose\")",
+            file.display()
+        )
+    })?;
+    let mut coses = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        coses.push(
+            base64::engine::general_purpose::STANDARD
+                .decode(item.cose.trim())
+                .with_context(|| format!("item {i}: cose is not base64"))?,
+        );
+    }
+    let s = open(store)?;
+    let keys = keys(&s, pinned)?;
+    let report = billtap_core::receipts::import_receipts(&s, &keys, &coses)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "imported {} receipts ({} already kept, {} refused)",
+            report.added,
+            report.already_kept,
+            report.refused.len()
+        );
+        for r in &report.refused {
+            println!("  refused item {}: {}", r.index, r.reason);
+        }
+    }
+    Ok(if report.refused.is_empty() { 0 } else { 1 })
+}
+
 /// `billtap receipts list`.
-pub fn cmd_list(store: Option<&Path>, f: &Filter<'_>, json: bool) -> Result<u8> {
+pub fn cmd_list(store: Option<&Path>, f: &FilterArgs, json: bool) -> Result<u8> {
     let rows = open(store)?.receipts(&filter(f)?)?;
     for r in &rows {
         if json {
@@ -120,7 +223,9 @@ pub fn cmd_export(store: Option<&Path>, format: &str) -> Result<u8> {
             serde_json::to_string_pretty(&rows.iter().map(row_json).collect::<Vec<_>>())?
         ),
         "csv" => {
-            println!("seq,payment_id,bill_id,biller_id,payee_name,amount,currency,paid_at");
+            println!(
+                "seq,payment_id,bill_id,biller_id,category,payee_name,payee_name_en,amount,currency,paid_at"
+            );
             let cell = |s: &str| {
                 if s.contains([',', '"', '\n']) {
                     format!("\"{}\"", s.replace('"', "\"\""))
@@ -131,12 +236,14 @@ pub fn cmd_export(store: Option<&Path>, format: &str) -> Result<u8> {
             for r in &rows {
                 let x = &r.receipt;
                 println!(
-                    "{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{}",
                     r.seq,
                     cell(&x.payment_id),
                     cell(x.bill_id.as_deref().unwrap_or("")),
                     cell(&x.biller_id),
+                    cell(x.category.as_deref().unwrap_or("")),
                     cell(&x.payee_name),
+                    cell(x.payee_name_en.as_deref().unwrap_or("")),
                     x.amount,
                     x.currency,
                     x.paid_at

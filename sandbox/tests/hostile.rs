@@ -20,11 +20,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use billtap_core::platform::ResponseCache;
 use billtap_core::platform::{
     BillerQuery, FailureKind, PlatformClient, PlatformConfig, PlatformError, TrustError,
 };
 use billtap_core::ports::{Clock, SystemClock};
 use billtap_core::scan::{EmvWriter, Initiation, parse_text};
+use billtap_core::store::Store;
 use billtap_sandbox::{Sandbox, SandboxOptions};
 
 /// What the proxy does with the next requests.
@@ -332,14 +334,16 @@ async fn an_unsigned_503_is_unreachable_and_the_verified_offline_catalog_is_serv
     let r = rig();
     let dir = std::env::temp_dir().join(format!("billtap-hostile-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("store.sqlite");
+    let store = || -> Arc<dyn ResponseCache> { Arc::new(Store::open(&path).unwrap()) };
     let online = r
-        .client(|cfg| cfg.cache_dir = Some(dir.clone()))
+        .client(|cfg| cfg.cache = Some(store()))
         .catalog()
         .await
         .unwrap();
     r.set(Mode::Unsigned503);
     let c = r.client(|cfg| {
-        cfg.cache_dir = Some(dir.clone());
+        cfg.cache = Some(store());
         cfg.retries = 1;
     });
     let offline = c.catalog().await.unwrap();
@@ -350,21 +354,32 @@ async fn an_unsigned_503_is_unreachable_and_the_verified_offline_catalog_is_serv
     assert_eq!(e.kind(), FailureKind::Unreachable);
 
     // An edited cache (one name changed, the signature kept) is discarded, never served.
-    let file = dir.join("catalog-v2.json");
-    let mut stored: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let cached = |db: &rusqlite::Connection| -> Option<Vec<u8>> {
+        db.query_row(
+            "SELECT body FROM cached_responses WHERE name = 'catalog-v2'",
+            [],
+            |r| r.get(0),
+        )
+        .ok()
+    };
+    let mut stored: serde_json::Value = serde_json::from_slice(&cached(&db).unwrap()).unwrap();
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let body = String::from_utf8(b64.decode(stored["body"].as_str().unwrap()).unwrap()).unwrap();
     let edited = body.replacen("水费", "水电", 1);
     assert_ne!(body, edited);
     stored["body"] = b64.encode(edited).into();
-    std::fs::write(&file, serde_json::to_vec(&stored).unwrap()).unwrap();
+    db.execute(
+        "UPDATE cached_responses SET body = ?1 WHERE name = 'catalog-v2'",
+        [serde_json::to_vec(&stored).unwrap()],
+    )
+    .unwrap();
     let c = r.client(|cfg| {
-        cfg.cache_dir = Some(dir.clone());
+        cfg.cache = Some(store());
         cfg.retries = 0;
     });
-    assert!(!file.exists(), "the tampered cache was kept");
+    assert!(cached(&db).is_none(), "the tampered cache was kept");
     assert_eq!(
         c.catalog().await.unwrap_err(),
         PlatformError::Intermediary { status: 503 }
@@ -390,7 +405,9 @@ async fn a_device_clock_three_hours_off_still_works() {
     let r = rig();
     let dir = std::env::temp_dir().join(format!("billtap-skew-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let c = r.client_with_clock(|cfg| cfg.cache_dir = Some(dir.clone()), Arc::new(Skewed));
+    let path = dir.join("store.sqlite");
+    let store = || -> Arc<dyn ResponseCache> { Arc::new(Store::open(&path).unwrap()) };
+    let c = r.client_with_clock(|cfg| cfg.cache = Some(store()), Arc::new(Skewed));
     assert_eq!(c.catalog().await.unwrap().categories.len(), 9);
     assert!(
         !c.search_billers(&text("燃气"))
@@ -405,7 +422,7 @@ async fn a_device_clock_three_hours_off_still_works() {
     r.set(Mode::Unsigned503);
     let again = r.client_with_clock(
         |cfg| {
-            cfg.cache_dir = Some(dir.clone());
+            cfg.cache = Some(store());
             cfg.retries = 0;
         },
         Arc::new(Skewed),

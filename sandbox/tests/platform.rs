@@ -426,17 +426,22 @@ async fn retries_ride_out_errors_and_drops_then_give_up() {
     );
 }
 
+/// The app's store, where the offline catalog is kept.
+fn store(dir: &std::path::Path) -> Arc<dyn billtap_core::platform::ResponseCache> {
+    Arc::new(billtap_core::store::Store::open(&dir.join("store.sqlite")).unwrap())
+}
+
 #[tokio::test]
 async fn catalog_is_available_offline_from_the_cache() {
     let dir = std::env::temp_dir().join(format!("billtap-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (url, key, online) = {
         let sb = sandbox();
-        let c = client_for(&sb, |cfg| cfg.cache_dir = Some(dir.clone()));
+        let c = client_for(&sb, |cfg| cfg.cache = Some(store(&dir)));
         (sb.url(), sb.pinned_key(), c.catalog().await.unwrap())
     }; // the sandbox stops here
     let mut cfg = PlatformConfig::new(&url, vec![key]);
-    cfg.cache_dir = Some(dir.clone());
+    cfg.cache = Some(store(&dir));
     cfg.retries = 0;
     let offline = PlatformClient::new(cfg, Arc::new(SystemClock))
         .unwrap()

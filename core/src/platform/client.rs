@@ -5,7 +5,6 @@
 //! stays available offline as a signed response verified again on every load.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -138,8 +137,9 @@ pub struct PlatformConfig {
     pub retries: u32,
     /// First backoff; doubles per attempt, plus up to the same again of jitter.
     pub backoff: Duration,
-    /// Where the catalog is cached for offline use (none: memory only).
-    pub cache_dir: Option<PathBuf>,
+    /// Where signed responses (the catalog) are kept for offline use: the store (none:
+    /// memory only).
+    pub cache: Option<Arc<dyn ResponseCache>>,
     /// The oldest cached catalog served (by its signed platform timestamp).
     pub cache_max_age: Duration,
     /// One response-size limit for every call instead of the per-call defaults in [`limits`].
@@ -160,7 +160,7 @@ impl PlatformConfig {
             request_timeout: Duration::from_secs(15),
             retries: 2,
             backoff: Duration::from_millis(200),
-            cache_dir: None,
+            cache: None,
             cache_max_age: Duration::from_secs(30 * 86_400),
             max_response_bytes: None,
             static_amount_warning: None,
@@ -273,7 +273,20 @@ struct StoredResponse {
     body: String,
 }
 
-const CACHE_FILE: &str = "catalog-v2.json";
+/// The name the catalog is cached under.
+const CATALOG_CACHE: &str = "catalog-v2";
+
+/// Keeps signed platform responses for offline use. Whatever it returns is verified again
+/// (signature, request, age, size) before use, so a cache can be dumb storage; the store is
+/// the one billtap uses.
+pub trait ResponseCache: Send + Sync + std::fmt::Debug {
+    /// The bytes kept under `name`, if any.
+    fn load(&self, name: &str) -> Option<Vec<u8>>;
+    /// Keeps `bytes` under `name`, replacing what was there.
+    fn save(&self, name: &str, bytes: &[u8]);
+    /// Forgets `name` (it failed verification).
+    fn discard(&self, name: &str);
+}
 
 /// A verified response: status, ETag, body bytes and the platform time it was signed at.
 struct Signed {
@@ -721,31 +734,17 @@ impl PlatformClient {
         serde_json::from_slice::<Catalog>(&body).map_err(|e| e.to_string())
     }
 
-    fn cache_path(&self) -> Option<PathBuf> {
-        self.cfg.cache_dir.as_ref().map(|d| d.join(CACHE_FILE))
-    }
-
-    /// The cached catalog from disk, if it verifies; a tampered, foreign, oversized or
-    /// too-old file is discarded.
+    /// The cached catalog, if it verifies; a tampered, foreign, oversized or too-old entry
+    /// is discarded.
     fn load_cached_catalog(&self) -> Option<StoredResponse> {
-        use std::io::Read as _;
-        let path = self.cache_path()?;
-        let file = std::fs::File::open(&path).ok()?;
+        let bytes = self.cfg.cache.as_ref()?.load(CATALOG_CACHE)?;
         // Base64 and the JSON around it: well under three times the body limit.
         let cap = self
             .limit(limits::CATALOG)
             .saturating_mul(3)
             .saturating_add(4096);
-        let mut bytes = Vec::new();
-        if file
-            .take(cap.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .is_err()
-        {
-            return None;
-        }
         let checked = if bytes.len() as u64 > cap {
-            Err("the file is too large".to_string())
+            Err("the cached entry is too large".to_string())
         } else {
             serde_json::from_slice::<StoredResponse>(&bytes)
                 .map_err(|e| e.to_string())
@@ -768,26 +767,16 @@ impl PlatformClient {
         if let Ok(mut c) = self.catalog.lock() {
             *c = None;
         }
-        if let Some(p) = self.cache_path() {
-            let _ = std::fs::remove_file(p);
+        if let Some(cache) = &self.cfg.cache {
+            cache.discard(CATALOG_CACHE);
         }
     }
 
     fn store_catalog(&self, entry: &StoredResponse) {
-        let (Some(dir), Some(path)) = (&self.cfg.cache_dir, self.cache_path()) else {
+        let (Some(cache), Ok(bytes)) = (&self.cfg.cache, serde_json::to_vec(entry)) else {
             return;
         };
-        let Ok(bytes) = serde_json::to_vec(entry) else {
-            return;
-        };
-        // Write then rename: a crash mid-write never leaves a broken cache.
-        let tmp = dir.join(format!("{CACHE_FILE}.tmp"));
-        let ok = std::fs::create_dir_all(dir).is_ok()
-            && std::fs::write(&tmp, bytes).is_ok()
-            && std::fs::rename(&tmp, path).is_ok();
-        if !ok {
-            tracing::warn!("could not write the catalog cache");
-        }
+        cache.save(CATALOG_CACHE, &bytes);
     }
 
     /// Searches billers.

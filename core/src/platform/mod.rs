@@ -16,8 +16,8 @@ mod warnings;
 
 pub use client::{
     BillView, BillerQuery, FailureKind, PayeeAccount, PlatformClient, PlatformConfig,
-    PlatformError, PreparedRequest, accept_response, check_base_url, decode_verified, limits,
-    mask_account,
+    PlatformError, PreparedRequest, ResponseCache, accept_response, check_base_url,
+    decode_verified, limits, mask_account,
 };
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

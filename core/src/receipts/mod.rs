@@ -38,6 +38,12 @@ pub struct ReceiptBody {
     /// The payee's name (Chinese, as registered).
     #[serde(rename = "n")]
     pub payee_name: String,
+    /// The payee's English name, if the platform has one.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub payee_name_en: Option<String>,
+    /// The payee's sub-category in the platform's catalog (`utilities.water`).
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// The payee's account, masked.
     #[serde(rename = "a")]
     pub payee_account_masked: String,
@@ -85,6 +91,8 @@ impl crate::store::NewReceipt {
             biller_id: body.biller_id,
             bill_id: body.bill_id,
             payee_name: body.payee_name,
+            payee_name_en: body.payee_name_en,
+            category: body.category,
             amount: body.amount,
             currency: body.currency,
             paid_at: body.paid_at,
@@ -145,6 +153,11 @@ fn parse(cose: &[u8]) -> Result<(CoseSign1, ReceiptBody, String), ReceiptError> 
             body.version
         )));
     }
+    // Amounts are what lists, filters and totals compute with: refuse what cannot be money.
+    for (what, text) in [("amount", &body.amount), ("fee", &body.fee)] {
+        crate::money::parse_display(&format!("{text} {}", body.currency))
+            .map_err(|e| ReceiptError::Malformed(format!("the {what} {text:?}: {e}")))?;
+    }
     Ok((sign1, body, key_id))
 }
 
@@ -178,6 +191,10 @@ pub struct StoredReceipt {
     pub biller_id: String,
     /// The payee's name.
     pub payee_name: String,
+    /// The payee's English name, if the receipt carries one.
+    pub payee_name_en: Option<String>,
+    /// The payee's sub-category (`utilities.water`), if the receipt carries one.
+    pub category: Option<String>,
     /// The amount.
     pub amount: crate::money::Money,
     /// When (platform time, Unix seconds).
@@ -205,12 +222,153 @@ pub fn list_receipts(
                 bill_id: x.bill_id,
                 biller_id: x.biller_id,
                 payee_name: x.payee_name,
+                payee_name_en: x.payee_name_en,
+                category: x.category,
                 amount,
                 paid_at: x.paid_at,
                 key_id: x.key_id,
             })
         })
         .collect()
+}
+
+/// One receipt an import refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct RefusedReceipt {
+    /// Its position in the input (0-based).
+    pub index: u64,
+    /// Why: malformed, or its signature does not check against the platform keys.
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ImportReport {
+    /// Receipts verified and appended to the history.
+    pub added: u64,
+    /// Receipts verified but already kept.
+    pub already_kept: u64,
+    /// Receipts refused (forged, wrong key, malformed); nothing of theirs is stored.
+    pub refused: Vec<RefusedReceipt>,
+}
+
+/// Imports receipts (a restored backup, another phone's export): each is verified against the
+/// keys before anything is stored, the good ones appended in one transaction in the order
+/// given; refused ones are reported, never stored. Verification runs on every core.
+pub fn import_receipts(
+    store: &Store,
+    keys: &PinnedKeys,
+    coses: &[Vec<u8>],
+) -> Result<ImportReport, StoreError> {
+    let threads = std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = coses.len().div_ceil(threads).max(1);
+    let checked: Vec<Result<(ReceiptBody, String), ReceiptError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = coses
+            .chunks(chunk)
+            .map(|part| {
+                let n = part.len();
+                let worker = scope.spawn(move || {
+                    part.iter()
+                        .map(|c| verify_receipt(c, keys))
+                        .collect::<Vec<_>>()
+                });
+                (n, worker)
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|(n, w)| {
+                // One result per receipt even if a worker died, so results stay in place.
+                w.join().unwrap_or_else(|_| {
+                    vec![Err(ReceiptError::Malformed("verification failed".into())); n]
+                })
+            })
+            .collect()
+    });
+    let mut refused = Vec::new();
+    let mut good = Vec::with_capacity(coses.len());
+    let mut used_keys = std::collections::BTreeSet::new();
+    for (i, (result, cose)) in checked.into_iter().zip(coses).enumerate() {
+        match result {
+            Ok((body, key_id)) => {
+                used_keys.insert(key_id.clone());
+                good.push(crate::store::NewReceipt::from_body(
+                    body,
+                    cose.clone(),
+                    key_id,
+                ));
+            }
+            Err(e) => refused.push(RefusedReceipt {
+                index: i as u64,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    for k in keys.keys().iter().filter(|k| used_keys.contains(&k.id)) {
+        store.save_key(&k.id, &k.public_key)?;
+    }
+    let added = store.import_receipts(&good)?;
+    Ok(ImportReport {
+        added: added as u64,
+        already_kept: (good.len() - added) as u64,
+        refused,
+    })
+}
+
+/// How much was paid in one month or one category, in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ReceiptTotal {
+    /// The month (`2026-11`, China time) or the top-level category (`utilities`; empty for
+    /// receipts that name none).
+    pub key: String,
+    /// The sum.
+    pub amount: crate::money::Money,
+    /// How many receipts.
+    pub count: u64,
+}
+
+/// Totals of the kept receipts a filter selects, newest month and category name first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ReceiptTotals {
+    /// Per month.
+    pub by_month: Vec<ReceiptTotal>,
+    /// Per top-level category.
+    pub by_category: Vec<ReceiptTotal>,
+}
+
+/// Totals per month and per category of the receipts `filter` selects (its search and limit
+/// aside), offline.
+pub fn receipt_totals(
+    store: &Store,
+    filter: &crate::store::ReceiptFilter,
+) -> Result<ReceiptTotals, StoreError> {
+    let mut totals = ReceiptTotals {
+        by_month: Vec::new(),
+        by_category: Vec::new(),
+    };
+    for row in store.receipt_totals(filter)? {
+        let currency = crate::money::Currency::from_alpha(&row.currency)
+            .map_err(|e| StoreError::Corrupt(format!("a receipt's currency: {e}")))?;
+        let amount = crate::money::Money::new(rust_decimal::Decimal::new(row.sum_e4, 4), currency)
+            .map_err(|e| StoreError::Corrupt(format!("a receipt total: {e}")))?;
+        let total = ReceiptTotal {
+            key: row.key,
+            amount,
+            count: u64::try_from(row.count).unwrap_or(0),
+        };
+        match row.by {
+            crate::store::TotalBy::Month => totals.by_month.push(total),
+            crate::store::TotalBy::Category => totals.by_category.push(total),
+        }
+    }
+    Ok(totals)
 }
 
 /// What went wrong with one history entry.
@@ -324,6 +482,8 @@ pub fn verify_history(store: &Store, keys: &PinnedKeys) -> Result<HistoryReport,
                         && body.biller_id == r.biller_id
                         && body.bill_id == r.bill_id
                         && body.payee_name == r.payee_name
+                        && body.payee_name_en == r.payee_name_en
+                        && body.category == r.category
                         && body.amount == r.amount
                         && body.currency == r.currency
                         && body.paid_at == r.paid_at;
@@ -411,6 +571,8 @@ mod tests {
             bill_id: Some("W202610-0088123".into()),
             biller_id: "BJ-WATER-001".into(),
             payee_name: "北京市自来水集团".into(),
+            payee_name_en: Some("Beijing Waterworks Group".into()),
+            category: Some("utilities.water".into()),
             payee_account_masked: "*************************0000".into(),
             payer_masked: "***************0001".into(),
             amount: "268.40".into(),

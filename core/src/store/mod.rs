@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_payments.sql"),
     include_str!("migrations/0002_receipts.sql"),
+    include_str!("migrations/0003_keep.sql"),
 ];
 
 /// The link before the first receipt.
@@ -50,6 +51,10 @@ pub struct NewReceipt {
     pub bill_id: Option<String>,
     /// The payee's name.
     pub payee_name: String,
+    /// The payee's English name, when the receipt carries one.
+    pub payee_name_en: Option<String>,
+    /// The payee's sub-category (`utilities.water`), when the receipt carries one.
+    pub category: Option<String>,
     /// Amount, plain decimal.
     pub amount: String,
     /// Currency.
@@ -85,7 +90,13 @@ pub struct ReceiptFilter {
     pub since: Option<i64>,
     /// Paid before (Unix seconds).
     pub until: Option<i64>,
-    /// Payee name contains this text.
+    /// Only this category (`utilities`) or sub-category (`utilities.water`).
+    pub category: Option<String>,
+    /// At least this amount.
+    pub min_amount: Option<rust_decimal::Decimal>,
+    /// At most this amount.
+    pub max_amount: Option<rust_decimal::Decimal>,
+    /// Every word of it (Chinese or English) appears in the payee's name.
     pub search: Option<String>,
     /// At most this many (default 50).
     pub limit: Option<u32>,
@@ -121,6 +132,9 @@ pub enum StoreError {
     /// A stored value is not what billtap wrote (edited or damaged file).
     #[error("the store holds a damaged record: {0}")]
     Corrupt(String),
+    /// A value handed to the store is not acceptable (an amount bound, a nickname).
+    #[error("{0}")]
+    Invalid(String),
     /// SQLite failed (disk full, I/O error).
     #[error("the store failed: {0}")]
     Sql(String),
@@ -457,17 +471,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let already: Option<i64> = tx
-            .query_row(
-                "SELECT seq FROM receipts WHERE payment_id = ?1",
-                [platform_payment_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let seq = match (receipt, already) {
-            (_, Some(seq)) => Some(seq),
-            (Some(r), None) => Some(append(&tx, Some(payment_id), r)?),
-            (None, None) => None,
+        let seq = {
+            let mut chain = Appender::new(&tx)?;
+            match (receipt, chain.known(platform_payment_id)?) {
+                (_, Some(seq)) => Some(seq),
+                (Some(r), None) => Some(chain.append(Some(payment_id), r)?),
+                (None, None) => None,
+            }
         };
         let n = tx.execute(
             "UPDATE payments SET state = 'succeeded', platform_payment_id = ?2, failure = NULL, receipt_seq = ?3, updated_at = ?4 WHERE payment_id = ?1",
@@ -484,17 +494,13 @@ impl Store {
     pub fn import_receipt(&self, r: &NewReceipt) -> Result<i64, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(seq) = tx
-            .query_row(
-                "SELECT seq FROM receipts WHERE payment_id = ?1",
-                [&r.payment_id],
-                |row| row.get(0),
-            )
-            .optional()?
-        {
-            return Ok(seq);
-        }
-        let seq = append(&tx, None, r)?;
+        let seq = {
+            let mut chain = Appender::new(&tx)?;
+            match chain.known(&r.payment_id)? {
+                Some(seq) => seq,
+                None => chain.append(None, r)?,
+            }
+        };
         tx.commit()?;
         Ok(seq)
     }
@@ -505,17 +511,14 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut added = 0;
-        for r in receipts {
-            let known: Option<i64> = tx
-                .query_row(
-                    "SELECT seq FROM receipts WHERE payment_id = ?1",
-                    [&r.payment_id],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            if known.is_none() {
-                append(&tx, None, r)?;
-                added += 1;
+        {
+            let mut chain = Appender::new(&tx)?;
+            let mut seen = std::collections::HashSet::new();
+            for r in receipts {
+                if seen.insert(r.payment_id.as_str()) && chain.known(&r.payment_id)?.is_none() {
+                    chain.append(None, r)?;
+                    added += 1;
+                }
             }
         }
         tx.commit()?;
@@ -540,27 +543,80 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Receipts matching `f`, newest first.
+    /// Receipts matching `f`, newest first. A search first finds the payees whose Chinese or
+    /// English name holds every word (a few thousand names at most), then reads each one's
+    /// newest receipts through its index: fast however many receipts there are.
     pub fn receipts(&self, f: &ReceiptFilter) -> Result<Vec<ReceiptRow>, StoreError> {
         let conn = self.conn();
-        let search = f.search.as_ref().map(|s| {
-            format!(
-                "%{}%",
-                s.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        });
+        let limit = i64::from(f.limit.unwrap_or(50));
+        let (mut clause, mut args) = filter_clause(f)?;
+        let Some(search) = f.search.as_deref().filter(|s| !s.trim().is_empty()) else {
+            let mut st = conn.prepare(&format!(
+                "{SELECT_RECEIPT} WHERE {clause} ORDER BY paid_at DESC, seq DESC LIMIT {limit}"
+            ))?;
+            let rows = st.query_map(rusqlite::params_from_iter(&args), receipt_row)?;
+            return Ok(rows.collect::<Result<_, _>>()?);
+        };
+        let names = matching_payees(&conn, search)?;
+        clause.push_str(" AND payee_name = ?");
+        args.push(rusqlite::types::Value::Null);
+        let last = args.len() - 1;
         let mut st = conn.prepare(&format!(
-            "{SELECT_RECEIPT} WHERE (?1 IS NULL OR biller_id = ?1) AND (?2 IS NULL OR paid_at >= ?2)
-             AND (?3 IS NULL OR paid_at < ?3) AND (?4 IS NULL OR payee_name LIKE ?4 ESCAPE '\\')
-             ORDER BY paid_at DESC, seq DESC LIMIT ?5"
+            "SELECT seq, paid_at FROM receipts WHERE {clause} ORDER BY paid_at DESC, seq DESC LIMIT {limit}"
         ))?;
-        let rows = st.query_map(
-            params![f.biller_id, f.since, f.until, search, f.limit.unwrap_or(50)],
-            receipt_row,
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut hits: Vec<(i64, i64)> = Vec::new();
+        for name in names {
+            if let Some(slot) = args.get_mut(last) {
+                *slot = rusqlite::types::Value::Text(name);
+            }
+            let rows = st.query_map(rusqlite::params_from_iter(&args), |r| {
+                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(0)?))
+            })?;
+            for row in rows {
+                hits.push(row?);
+            }
+        }
+        hits.sort_unstable_by(|a, b| b.cmp(a));
+        hits.truncate(usize::try_from(limit).unwrap_or(0));
+        let mut one = conn.prepare_cached(&format!("{SELECT_RECEIPT} WHERE seq = ?1"))?;
+        hits.iter()
+            .map(|(_, seq)| Ok(one.query_row([seq], receipt_row)?))
+            .collect()
+    }
+
+    /// Totals of the receipts matching `f` (search, limit aside) per month (China time) and
+    /// per category, each per currency.
+    pub fn receipt_totals(&self, f: &ReceiptFilter) -> Result<Vec<TotalRow>, StoreError> {
+        let conn = self.conn();
+        let (clause, args) = filter_clause(f)?;
+        let mut out = Vec::new();
+        for (by, key) in [
+            (
+                TotalBy::Month,
+                "strftime('%Y-%m', paid_at + 28800, 'unixepoch')",
+            ),
+            (
+                TotalBy::Category,
+                "CASE WHEN category IS NULL THEN '' WHEN instr(category, '.') > 0 THEN substr(category, 1, instr(category, '.') - 1) ELSE category END",
+            ),
+        ] {
+            let mut st = conn.prepare(&format!(
+                "SELECT {key} AS k, currency, SUM(amount_e4), COUNT(*) FROM receipts WHERE {clause} GROUP BY k, currency ORDER BY k DESC, currency"
+            ))?;
+            let rows = st.query_map(rusqlite::params_from_iter(&args), |r| {
+                Ok(TotalRow {
+                    by,
+                    key: r.get(0)?,
+                    currency: r.get(1)?,
+                    sum_e4: r.get(2)?,
+                    count: r.get(3)?,
+                })
+            })?;
+            for row in rows {
+                out.push(row?);
+            }
+        }
+        Ok(out)
     }
 
     /// The whole history in chain order, for verification.
@@ -612,7 +668,143 @@ impl Store {
     }
 }
 
-const SELECT_RECEIPT: &str = "SELECT seq, local_payment, payment_id, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link FROM receipts";
+/// The store keeps the client's signed responses (the offline catalog) in `cached_responses`;
+/// the client verifies them again on every load. A failed write only costs the offline copy.
+impl crate::platform::ResponseCache for Store {
+    fn load(&self, name: &str) -> Option<Vec<u8>> {
+        self.conn()
+            .query_row(
+                "SELECT body FROM cached_responses WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+            .ok()
+            .flatten()
+    }
+
+    fn save(&self, name: &str, bytes: &[u8]) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        if let Err(e) = self.conn().execute(
+            "INSERT INTO cached_responses (name, body, saved_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body, saved_at = excluded.saved_at",
+            params![name, bytes, now],
+        ) {
+            tracing::warn!(error = %e, "could not keep the response for offline use");
+        }
+    }
+
+    fn discard(&self, name: &str) {
+        let _ = self
+            .conn()
+            .execute("DELETE FROM cached_responses WHERE name = ?1", [name]);
+    }
+}
+
+const SELECT_RECEIPT: &str = "SELECT seq, local_payment, payment_id, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link, payee_name_en, category FROM receipts";
+
+/// What a total is per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotalBy {
+    /// A calendar month in China time (`2026-11`).
+    Month,
+    /// A top-level category (`utilities`; empty for receipts that name none).
+    Category,
+}
+
+/// One total row: the sum (×10^4) and count of receipts in one month or category, one
+/// currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotalRow {
+    /// Month or category.
+    pub by: TotalBy,
+    /// `2026-11` or `utilities`.
+    pub key: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// Sum of amounts × 10^4.
+    pub sum_e4: i64,
+    /// How many receipts.
+    pub count: i64,
+}
+
+/// A plain decimal amount (`268.4`, `12`) × 10^4, exactly; `None` for anything else or more
+/// than four decimals.
+pub fn amount_e4(text: &str) -> Option<i64> {
+    let d: rust_decimal::Decimal = text.parse().ok()?;
+    if d.scale() > 4 || text.contains(['e', 'E']) {
+        return None;
+    }
+    let scaled = d.checked_mul(rust_decimal::Decimal::new(10_000, 0))?;
+    i64::try_from(scaled.trunc()).ok()
+}
+
+/// The WHERE clause (with its values) for every filter but search and limit.
+fn filter_clause(f: &ReceiptFilter) -> Result<(String, Vec<rusqlite::types::Value>), StoreError> {
+    use rusqlite::types::Value;
+    let mut clause = String::from("1");
+    let mut args: Vec<Value> = Vec::new();
+    let mut add = |sql: &str, v: Value| {
+        clause.push_str(" AND ");
+        clause.push_str(sql);
+        args.push(v);
+    };
+    if let Some(b) = &f.biller_id {
+        add("biller_id = ?", Value::Text(b.clone()));
+    }
+    if let Some(t) = f.since {
+        add("paid_at >= ?", Value::Integer(t));
+    }
+    if let Some(t) = f.until {
+        add("paid_at < ?", Value::Integer(t));
+    }
+    if let Some(c) = &f.category {
+        // `utilities` also means every `utilities.*`; a range keeps it on the index.
+        let c = c.trim().trim_end_matches('.');
+        clause.push_str(" AND (category = ? OR (category > ? AND category < ?))");
+        args.extend([
+            Value::Text(c.to_string()),
+            Value::Text(format!("{c}.")),
+            Value::Text(format!("{c}/")),
+        ]);
+    }
+    for (bound, sql) in [
+        (&f.min_amount, "amount_e4 >= ?"),
+        (&f.max_amount, "amount_e4 <= ?"),
+    ] {
+        if let Some(d) = bound {
+            let e4 = amount_e4(&d.to_string()).ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "the amount bound {d} has more than four decimals or is too large"
+                ))
+            })?;
+            clause.push_str(" AND ");
+            clause.push_str(sql);
+            args.push(Value::Integer(e4));
+        }
+    }
+    Ok((clause, args))
+}
+
+/// Payee names (Chinese) whose Chinese or English name holds every word of `search`, case
+/// aside for English.
+fn matching_payees(conn: &Connection, search: &str) -> Result<Vec<String>, StoreError> {
+    let words: Vec<String> = search
+        .split_whitespace()
+        .take(8)
+        .map(str::to_lowercase)
+        .collect();
+    let mut clause = String::from("1");
+    for _ in &words {
+        clause.push_str(" AND (instr(name, ?) > 0 OR instr(lower(name_en), ?) > 0)");
+    }
+    let args: Vec<&String> = words.iter().flat_map(|w| [w, w]).collect();
+    let mut st = conn.prepare(&format!("SELECT name FROM receipt_payees WHERE {clause}"))?;
+    let rows = st.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
 
 fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRow> {
     Ok(ReceiptRow {
@@ -625,6 +817,8 @@ fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRow> {
             biller_id: r.get(5)?,
             bill_id: r.get(6)?,
             payee_name: r.get(7)?,
+            payee_name_en: r.get(14)?,
+            category: r.get(15)?,
             amount: r.get(8)?,
             currency: r.get(9)?,
             paid_at: r.get(10)?,
@@ -635,30 +829,67 @@ fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRow> {
     })
 }
 
-fn append(
-    tx: &rusqlite::Transaction<'_>,
-    local_payment: Option<&str>,
-    r: &NewReceipt,
-) -> Result<i64, StoreError> {
-    let last: Option<(i64, Vec<u8>)> = tx
-        .query_row(
-            "SELECT seq, link FROM receipts ORDER BY seq DESC LIMIT 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
-    let (seq, prev) = match last {
-        Some((s, link)) => (s + 1, link),
-        None => (1, GENESIS_LINK.to_vec()),
-    };
-    let hash = sha256(&r.cose);
-    let link = chain_link(seq, &prev, &hash);
-    tx.execute(
-        "INSERT INTO receipts (seq, payment_id, local_payment, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![seq, r.payment_id, local_payment, r.cose, r.key_id, r.biller_id, r.bill_id, r.payee_name, r.amount, r.currency, r.paid_at, hash, prev, link],
-    )?;
-    Ok(seq)
+/// Appends receipts to the chain inside one transaction, remembering the last link so a
+/// batch reads it once.
+struct Appender<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    last: (i64, Vec<u8>),
+}
+
+impl<'t> Appender<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<Self, StoreError> {
+        let last: Option<(i64, Vec<u8>)> = tx
+            .query_row(
+                "SELECT seq, link FROM receipts ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        Ok(Appender {
+            tx,
+            last: last.unwrap_or((0, GENESIS_LINK.to_vec())),
+        })
+    }
+
+    /// The sequence number of an already kept receipt with this transaction id.
+    fn known(&self, payment_id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT seq FROM receipts WHERE payment_id = ?1")?
+            .query_row([payment_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn append(&mut self, local_payment: Option<&str>, r: &NewReceipt) -> Result<i64, StoreError> {
+        let e4 = amount_e4(&r.amount).ok_or_else(|| {
+            StoreError::Invalid(format!("receipt {}: amount {:?}", r.payment_id, r.amount))
+        })?;
+        let seq = self.last.0 + 1;
+        let hash = sha256(&r.cose);
+        let link = chain_link(seq, &self.last.1, &hash);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO receipts (seq, payment_id, local_payment, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link, payee_name_en, category, amount_e4)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?
+            .execute(params![
+                seq, r.payment_id, local_payment, r.cose, r.key_id, r.biller_id, r.bill_id,
+                r.payee_name, r.amount, r.currency, r.paid_at, hash, self.last.1, link,
+                r.payee_name_en, r.category, e4
+            ])?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO receipt_payees (name, name_en) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET name_en = excluded.name_en
+                 WHERE receipt_payees.name_en = '' AND excluded.name_en != ''",
+            )?
+            .execute(params![
+                r.payee_name,
+                r.payee_name_en.as_deref().unwrap_or("")
+            ])?;
+        self.last = (seq, link);
+        Ok(seq)
+    }
 }
 
 const SELECT_PAYMENT: &str = "SELECT payment_id, idempotency_key, quote_id, bill_id, biller_id, payee_name, payee_account, amount, fee, currency, state, request, request_timestamp, platform_payment_id, failure, attempts, created_at, updated_at FROM payments";
@@ -776,13 +1007,31 @@ mod tests {
     }
 
     #[test]
-    fn receipt_filters_treat_search_text_literally() {
+    fn receipt_filters_search_chinese_and_english_literally_and_total_exactly() {
         let path = temp("search");
         let s = Store::open(&path).unwrap();
-        for (i, name) in ["北京市自来水集团", "100% 公益基金", "a_b 学校"]
-            .iter()
-            .enumerate()
-        {
+        let rows = [
+            (
+                "北京市自来水集团",
+                "Beijing Waterworks Group",
+                "utilities.water",
+                "268.40",
+            ),
+            (
+                "100% 公益基金",
+                "100% Charity Fund",
+                "charity.general",
+                "0.10",
+            ),
+            ("a_b 学校", "A_B School", "education.school", "0.20"),
+            (
+                "上海市供电公司",
+                "Shanghai Power Supply",
+                "utilities.electricity",
+                "1000",
+            ),
+        ];
+        for (i, (name, en, cat, amount)) in rows.iter().enumerate() {
             s.import_receipt(&NewReceipt {
                 payment_id: format!("P{i}"),
                 cose: vec![i as u8],
@@ -790,35 +1039,79 @@ mod tests {
                 biller_id: format!("B{i}"),
                 bill_id: None,
                 payee_name: (*name).into(),
-                amount: "1.00".into(),
+                payee_name_en: Some((*en).into()),
+                category: Some((*cat).into()),
+                amount: (*amount).into(),
                 currency: "CNY".into(),
-                paid_at: 100 + i as i64,
+                // Three in November 2025 (China time), the last in December.
+                paid_at: 1_764_000_000 + i as i64 + if i == 3 { 1_000_000 } else { 0 },
             })
             .unwrap();
         }
+        let list = |f: ReceiptFilter| {
+            s.receipts(&f)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.receipt.payment_id)
+                .collect::<Vec<_>>()
+        };
         let find = |text: &str| {
-            s.receipts(&ReceiptFilter {
+            list(ReceiptFilter {
                 search: Some(text.into()),
                 ..ReceiptFilter::default()
             })
-            .unwrap()
-            .into_iter()
-            .map(|r| r.receipt.payment_id)
-            .collect::<Vec<_>>()
         };
         assert_eq!(find("自来水"), ["P0"]);
+        assert_eq!(find("waterworks"), ["P0"], "English, any case");
+        assert_eq!(find("BEIJING group"), ["P0"], "every word, in any order");
+        assert_eq!(find("北京 power"), Vec::<String>::new());
+        assert_eq!(find("公司"), ["P3"]);
         assert_eq!(find("%"), ["P1"], "a % is a percent sign, not a wildcard");
         assert_eq!(find("_"), ["P2"], "an _ is an underscore");
         assert_eq!(find("'; DROP TABLE receipts; --"), Vec::<String>::new());
+        assert_eq!(find("   "), ["P3", "P2", "P1", "P0"], "blank: no search");
         let window = s
             .receipts(&ReceiptFilter {
-                since: Some(101),
-                until: Some(102),
+                since: Some(1_764_000_001),
+                until: Some(1_764_000_002),
                 ..ReceiptFilter::default()
             })
             .unwrap();
         assert_eq!(window.len(), 1);
-        assert_eq!(s.history().unwrap().len(), 3, "nothing lost");
+        let category = |c: &str| {
+            list(ReceiptFilter {
+                category: Some(c.into()),
+                ..ReceiptFilter::default()
+            })
+        };
+        assert_eq!(category("utilities"), ["P3", "P0"]);
+        assert_eq!(category("utilities.water"), ["P0"]);
+        assert_eq!(category("util"), Vec::<String>::new(), "not a prefix match");
+        let amounts = list(ReceiptFilter {
+            min_amount: Some("0.2".parse().unwrap()),
+            max_amount: Some("268.40".parse().unwrap()),
+            ..ReceiptFilter::default()
+        });
+        assert_eq!(amounts, ["P2", "P0"], "bounds are inclusive and exact");
+        assert!(matches!(
+            s.receipts(&ReceiptFilter {
+                min_amount: Some("0.00001".parse().unwrap()),
+                ..ReceiptFilter::default()
+            }),
+            Err(StoreError::Invalid(_))
+        ));
+        let totals = s.receipt_totals(&ReceiptFilter::default()).unwrap();
+        let get = |by: TotalBy, key: &str| {
+            totals
+                .iter()
+                .find(|t| t.by == by && t.key == key)
+                .map(|t| (t.sum_e4, t.count))
+        };
+        assert_eq!(get(TotalBy::Month, "2025-11"), Some((2_687_000, 3)));
+        assert_eq!(get(TotalBy::Month, "2025-12"), Some((10_000_000, 1)));
+        assert_eq!(get(TotalBy::Category, "utilities"), Some((12_684_000, 2)));
+        assert_eq!(get(TotalBy::Category, "charity"), Some((1_000, 1)));
+        assert_eq!(s.history().unwrap().len(), 4, "nothing lost");
     }
 
     #[test]

@@ -402,9 +402,10 @@ pub(super) async fn create_payment(
         payment_id: &payment_id,
     };
     let signer = app.signer();
-    let payee_name = find(&app, &req.biller_id)
-        .map(|b| b.names.zh.clone())
-        .unwrap_or_default();
+    let payee = find(&app, &req.biller_id);
+    let payee_name = payee.map(|b| b.names.zh.clone()).unwrap_or_default();
+    let payee_name_en = payee.map(|b| b.names.en.clone());
+    let category = payee.map(|b| b.category.clone());
     // The receipt: what was paid, to whom, from where, when, by which device.
     let receipt = |fee_fen: i64| {
         let body = billtap_core::receipts::ReceiptBody {
@@ -413,6 +414,8 @@ pub(super) async fn create_payment(
             bill_id: req.bill_id.clone(),
             biller_id: req.biller_id.clone(),
             payee_name: payee_name.clone(),
+            payee_name_en: payee_name_en.clone(),
+            category: category.clone(),
             payee_account_masked: mask(&req.payee_account),
             payer_masked: mask(&req.funding_account),
             amount: cny(amount_fen).amount,
