@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod keep_cmds;
 mod pay_cmds;
 mod platform_cmds;
 mod receipt_cmds;
@@ -170,6 +171,32 @@ enum Command {
         #[command(subcommand)]
         command: ReceiptsCommand,
     },
+    /// Invoices (fapiao) for completed payments: request one, see where it stands.
+    Invoice {
+        #[command(subcommand)]
+        command: InvoiceCommand,
+    },
+    /// "My accounts": the bill accounts the family pays, synced with the platform.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Due-date reminders for the saved accounts' bills (offline from the kept bills).
+    Reminders {
+        /// "Due soon" means within this many days.
+        #[arg(long, default_value_t = 7)]
+        within: u32,
+        /// Fetch the saved accounts' latest bills first (network).
+        #[arg(long)]
+        refresh: bool,
+        #[command(flatten)]
+        funding: Funding,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// This device's id, public key and registration state (no network).
     Device {
         /// JSON output.
@@ -182,6 +209,91 @@ enum Command {
         /// Also save the synthetic camera frame as PNG.
         #[arg(long)]
         save_frame: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum InvoiceCommand {
+    /// Request an invoice for a completed payment (billtap's payment id or the platform's).
+    Request {
+        /// The payment.
+        payment_id: String,
+        #[command(flatten)]
+        delivery: keep_cmds::DeliveryArgs,
+        /// Write the pick-up code's QR here (.png or .svg; outlet delivery).
+        #[arg(long)]
+        qr_out: Option<PathBuf>,
+        #[command(flatten)]
+        funding: Funding,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where an invoice stands (the kept state when the platform is unreachable).
+    Status {
+        /// The invoice id.
+        id: String,
+        /// Write the pick-up code's QR here (.png or .svg; outlet delivery).
+        #[arg(long)]
+        qr_out: Option<PathBuf>,
+        #[command(flatten)]
+        funding: Funding,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Save a bill account with a nickname (kept offline, synced when the platform answers).
+    Add {
+        /// The biller's platform id.
+        biller: String,
+        /// The account at the biller.
+        account: String,
+        /// The family's name for it.
+        #[arg(long)]
+        nickname: String,
+        #[command(flatten)]
+        funding: Funding,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One JSON object per account.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The saved accounts (no network).
+    List {
+        /// One JSON object per account.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a saved account.
+    Remove {
+        /// Its id.
+        id: String,
+        #[command(flatten)]
+        funding: Funding,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One JSON object per account left.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send offline changes and take the platform's list (a new phone gets the family's).
+    Sync {
+        #[command(flatten)]
+        funding: Funding,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One JSON object per account.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -317,8 +429,12 @@ const INCOMPATIBLE: u8 = 5;
 /// The exit code for a failed command: by the kind of platform failure, else bad input.
 fn exit_code(e: &anyhow::Error) -> u8 {
     use billtap_core::platform::{FailureKind, PlatformError};
-    let Some(p) = e.downcast_ref::<PlatformError>() else {
-        return BAD;
+    let p = match (
+        e.downcast_ref::<PlatformError>(),
+        e.downcast_ref::<billtap_core::pay::PayError>(),
+    ) {
+        (Some(p), _) | (None, Some(billtap_core::pay::PayError::Platform(p))) => p,
+        _ => return BAD,
     };
     match (p.kind(), p) {
         (FailureKind::Unreachable, _) => UNREACHABLE,
@@ -414,6 +530,96 @@ fn main() -> ExitCode {
             ..
         } => pay_cmds::cmd_resume(&g.platform(platform), store, &funding.from, json),
         Command::Device { json } => pay_cmds::cmd_device(store, json),
+        Command::Invoice { command } => match command {
+            InvoiceCommand::Request {
+                payment_id,
+                delivery,
+                qr_out,
+                funding,
+                platform,
+                json,
+            } => keep_cmds::cmd_request(
+                &g.platform(platform),
+                store,
+                &funding.from,
+                &payment_id,
+                &delivery,
+                json,
+                qr_out.as_deref(),
+            ),
+            InvoiceCommand::Status {
+                id,
+                qr_out,
+                funding,
+                platform,
+                json,
+            } => keep_cmds::cmd_status(
+                &g.platform(platform),
+                store,
+                &funding.from,
+                &id,
+                json,
+                qr_out.as_deref(),
+            ),
+        },
+        Command::Accounts { command } => match command {
+            AccountsCommand::List { json } => keep_cmds::cmd_accounts_list(store, json),
+            AccountsCommand::Add {
+                biller,
+                account,
+                nickname,
+                funding,
+                platform,
+                json,
+            } => keep_cmds::cmd_accounts(
+                &g.platform(platform),
+                store,
+                &funding.from,
+                keep_cmds::AccountsAction::Add {
+                    biller: &biller,
+                    account: &account,
+                    nickname: &nickname,
+                },
+                json,
+            ),
+            AccountsCommand::Remove {
+                id,
+                funding,
+                platform,
+                json,
+            } => keep_cmds::cmd_accounts(
+                &g.platform(platform),
+                store,
+                &funding.from,
+                keep_cmds::AccountsAction::Remove(&id),
+                json,
+            ),
+            AccountsCommand::Sync {
+                funding,
+                platform,
+                json,
+            } => keep_cmds::cmd_accounts(
+                &g.platform(platform),
+                store,
+                &funding.from,
+                keep_cmds::AccountsAction::Sync,
+                json,
+            ),
+        },
+        Command::Reminders {
+            within,
+            refresh,
+            funding,
+            platform,
+            json,
+        } => keep_cmds::cmd_reminders(
+            &g.platform(platform),
+            store,
+            &funding.from,
+            within,
+            refresh,
+            json,
+        ),
         Command::Receipts { command } => match command {
             ReceiptsCommand::List { filter, json } => receipt_cmds::cmd_list(store, &filter, json),
             ReceiptsCommand::Totals { filter, json } => {

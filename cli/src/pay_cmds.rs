@@ -44,7 +44,7 @@ pub fn store_path(store: Option<&Path>) -> PathBuf {
     data.join("billtap").join("billtap.sqlite")
 }
 
-fn open_store(store: Option<&Path>) -> Result<Arc<Store>> {
+pub(crate) fn open_store(store: Option<&Path>) -> Result<Arc<Store>> {
     let path = store_path(store);
     Ok(Arc::new(Store::open(&path)?))
 }
@@ -64,7 +64,7 @@ impl PayHooks for PauseAt {
     }
 }
 
-fn payments(conn: &Connection, store: Arc<Store>, from: &str) -> Result<Payments> {
+pub(crate) fn payments(conn: &Connection, store: Arc<Store>, from: &str) -> Result<Payments> {
     let mut p = Payments::new(
         conn.client.clone(),
         store,

@@ -279,10 +279,11 @@ pub fn cmd_show(store: Option<&Path>, pinned: &[String], id: &str, json: bool) -
     let keys = keys(&s, pinned)?;
     let (body, key_id) = verify_receipt(&row.receipt.cose, &keys)
         .with_context(|| format!("receipt {id} does not verify"))?;
+    let invoice = billtap_core::receipts::invoice_state_of(&s, &body.payment_id)?;
     if json {
         println!(
             "{}",
-            json!({"seq": row.seq, "verified": true, "key_id": key_id, "receipt": body})
+            json!({"seq": row.seq, "verified": true, "key_id": key_id, "receipt": body, "invoice_state": invoice})
         );
     } else {
         println!("receipt #{} — verified (platform key {key_id})", row.seq);
@@ -301,6 +302,13 @@ pub fn cmd_show(store: Option<&Path>, pinned: &[String], id: &str, json: bool) -
         println!("  from          {}", body.payer_masked);
         println!("  at            {} (Unix, platform time)", body.paid_at);
         println!("  device        {}", body.device_id);
+        if let Some(c) = &body.category {
+            println!("  category      {c}");
+        }
+        println!(
+            "  invoice       {}",
+            invoice.map_or("not requested", |s| s.as_str())
+        );
     }
     Ok(0)
 }

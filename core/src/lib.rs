@@ -7,6 +7,7 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
 
+pub mod dates;
 pub mod money;
 pub mod pay;
 pub mod platform;

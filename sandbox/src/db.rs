@@ -55,6 +55,7 @@ impl Db {
              CREATE INDEX IF NOT EXISTS bills_by_account ON bills (biller_id, account);",
         )?;
         crate::ledger::create_tables(&conn)?;
+        crate::keep::create_tables(&conn)?;
         let db = Db(Mutex::new(conn));
         db.seed(billers)?;
         Ok(db)

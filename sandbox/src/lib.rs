@@ -8,6 +8,7 @@
 
 mod catalog;
 mod db;
+mod keep;
 mod ledger;
 mod model;
 mod server;

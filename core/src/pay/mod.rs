@@ -9,6 +9,7 @@
 //! what a killed process left.
 
 mod device;
+mod keep;
 
 use std::sync::Arc;
 
@@ -16,6 +17,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use serde::Serialize;
 
+pub use keep::{
+    MyAccount, PICKUP_QR_PREFIX, Reminder, ReminderStatus, local_accounts, local_invoices,
+    pickup_qr_text, reminders,
+};
 pub use device::{
     DEVICE_HEADER, DEVICE_SIGNATURE_HEADER, DEVICE_SKEW_SECS, DEVICE_TIMESTAMP_HEADER,
     IDEMPOTENCY_HEADER, SoftwareSigner, device_canonical, normalize_public_key,
@@ -393,8 +398,16 @@ impl Payments {
 
     /// Registers the device with the platform (once per platform; again is a no-op).
     pub async fn register(&self) -> Result<DeviceInfo, PayError> {
+        self.register_with(false).await
+    }
+
+    /// Registers the device, again when `force` (the platform forgot which customer it acts
+    /// for: a registration from before saved accounts).
+    async fn register_with(&self, force: bool) -> Result<DeviceInfo, PayError> {
         let info = self.device()?;
-        if info.registered_at.is_some() && info.platform_url.as_deref() == Some(&self.platform_url)
+        if !force
+            && info.registered_at.is_some()
+            && info.platform_url.as_deref() == Some(&self.platform_url)
         {
             return Ok(info);
         }
@@ -402,6 +415,7 @@ impl Payments {
             device_id: self.device_id.clone(),
             public_key: info.public_key.clone(),
             platform: self.cfg.device_platform.clone(),
+            customer: Some(self.cfg.funding_account.clone()),
         })
         .map_err(|e| PayError::Invalid(e.to_string()))?;
         let (status, bytes) = self.send_fresh("POST", "/v1/devices", body).await?;

@@ -347,6 +347,10 @@ pub struct DeviceRegistration {
     pub public_key: String,
     /// `android`, `ios`, `desktop`, …
     pub platform: String,
+    /// The bank customer the device acts for (its funding account, as the bank's login
+    /// established it): saved bill accounts are kept per customer, so a new phone gets them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
 }
 
 /// The platform's record of a registered device.
@@ -451,6 +455,172 @@ pub struct Payment {
     /// The platform's signed receipt (base64url of a COSE_Sign1), for a succeeded payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
+}
+
+/// How an invoice (fapiao) is to reach the payer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum InvoiceDelivery {
+    /// An electronic invoice sent to an e-mail address.
+    Email {
+        /// The address.
+        address: String,
+    },
+    /// A paper invoice to pick up at an outlet (post office) with a pick-up code.
+    Outlet {
+        /// The outlet; none: the platform picks the payee's nearest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outlet_id: Option<String>,
+    },
+    /// A paper invoice sent by express post.
+    Express {
+        /// Who receives it.
+        recipient: String,
+        /// Their phone number (for the courier).
+        phone: String,
+        /// The postal address.
+        address: String,
+    },
+}
+
+/// `POST /v1/invoices`: an invoice for a completed payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceRequest {
+    /// The platform's transaction id of the payment.
+    pub payment_id: String,
+    /// The buyer's name on the invoice (a person's name, or a company's).
+    pub title: String,
+    /// The buyer's taxpayer id, for a company's invoice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    /// How it is delivered.
+    pub delivery: InvoiceDelivery,
+}
+
+/// Where an invoice request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum InvoiceState {
+    /// Asked for; the payee has not issued it yet.
+    Requested,
+    /// Issued: it has an invoice number.
+    Issued,
+    /// Sent (by e-mail, or handed to the courier).
+    Sent,
+    /// Waiting at the outlet for its pick-up code.
+    ReadyForPickup,
+    /// Delivered, or picked up.
+    Delivered,
+}
+
+impl InvoiceState {
+    /// The wire name (`ready_for_pickup`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InvoiceState::Requested => "requested",
+            InvoiceState::Issued => "issued",
+            InvoiceState::Sent => "sent",
+            InvoiceState::ReadyForPickup => "ready_for_pickup",
+            InvoiceState::Delivered => "delivered",
+        }
+    }
+}
+
+/// A post-office outlet where paper invoices are picked up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Outlet {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// Opening hours.
+    pub hours: String,
+}
+
+/// The platform's record of an invoice request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Invoice {
+    /// Id.
+    pub invoice_id: String,
+    /// The payment's platform transaction id.
+    pub payment_id: String,
+    /// The buyer's name on it.
+    pub title: String,
+    /// `email`, `outlet` or `express`.
+    pub delivery_kind: String,
+    /// Where it goes, masked (`z***@example.com`, the outlet, `北京市海淀区…`).
+    pub destination: String,
+    /// Where it stands.
+    pub state: InvoiceState,
+    /// The invoice number, once issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_number: Option<String>,
+    /// The outlet, for pick-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlet: Option<Outlet>,
+    /// The pick-up code the outlet asks for (shown as a QR code), for pick-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pickup_code: Option<String>,
+    /// The courier's tracking number, once sent by express.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    /// The amount invoiced.
+    pub amount: ApiMoney,
+    /// When it was requested (platform time).
+    pub requested_at: i64,
+    /// When its state last changed.
+    pub updated_at: i64,
+}
+
+/// `PUT /v1/saved-accounts/{account_id}`: a bill account to remember.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedAccountInput {
+    /// The biller.
+    pub biller_id: String,
+    /// The account at the biller.
+    pub account: String,
+    /// The family's name for it (`家里的水费`).
+    pub nickname: String,
+}
+
+/// A saved bill account ("my accounts").
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct SavedAccount {
+    /// Id (chosen by the device that saved it; stable across devices).
+    pub account_id: String,
+    /// The biller.
+    pub biller_id: String,
+    /// The account at the biller.
+    pub account: String,
+    /// The family's name for it.
+    pub nickname: String,
+    /// When it was last changed (platform time).
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for SavedAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SavedAccount")
+            .field("account_id", &self.account_id)
+            .field("biller_id", &self.biller_id)
+            .field("account", &crate::platform::mask_account(&self.account))
+            .field("nickname", &self.nickname)
+            .finish()
+    }
+}
+
+/// `GET /v1/saved-accounts`: the customer's saved accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedAccountList {
+    /// The accounts, oldest first.
+    pub items: Vec<SavedAccount>,
 }
 
 /// One accepted payment as `GET /admin/ledger` lists it (tests count these).

@@ -600,6 +600,8 @@ impl PlatformClient {
         let method = match r.method.as_str() {
             "GET" => "GET",
             "POST" => "POST",
+            "PUT" => "PUT",
+            "DELETE" => "DELETE",
             other => {
                 return Err(PlatformError::Config(format!(
                     "method {other:?} is not one billtap sends"

@@ -201,6 +201,28 @@ pub struct StoredReceipt {
     pub paid_at: i64,
     /// The platform key that signed it.
     pub key_id: String,
+    /// Where the invoice requested for it stands, if one was.
+    pub invoice_state: Option<crate::platform::api::InvoiceState>,
+}
+
+/// The state of the newest invoice kept for a payment (platform transaction id).
+pub fn invoice_state_of(
+    store: &Store,
+    payment_id: &str,
+) -> Result<Option<crate::platform::api::InvoiceState>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct StateOnly {
+        state: crate::platform::api::InvoiceState,
+    }
+    store
+        .invoice_records(Some(payment_id))?
+        .first()
+        .map(|text| {
+            serde_json::from_str::<StateOnly>(text)
+                .map(|s| s.state)
+                .map_err(|e| StoreError::Corrupt(format!("an invoice record: {e}")))
+        })
+        .transpose()
 }
 
 /// Receipts matching `filter`, newest first.
@@ -215,7 +237,9 @@ pub fn list_receipts(
             let x = r.receipt;
             let amount = crate::money::parse_display(&format!("{} {}", x.amount, x.currency))
                 .map_err(|e| StoreError::Corrupt(format!("receipt {}: {e}", r.seq)))?;
+            let invoice_state = invoice_state_of(store, &x.payment_id)?;
             Ok(StoredReceipt {
+                invoice_state,
                 seq: r.seq,
                 payment_id: x.payment_id,
                 local_payment_id: r.local_payment,

@@ -8,6 +8,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+mod keep;
+
+pub use keep::AccountRow;
+
 /// The migrations, in order; `user_version` is how many have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_payments.sql"),

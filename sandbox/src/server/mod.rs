@@ -30,12 +30,14 @@ use crate::model::{
 use billtap_core::platform::api;
 
 mod admin;
+mod keep;
 mod ops;
 mod pay;
 mod printed;
 mod trust;
 
 use admin::*;
+use keep::*;
 use ops::*;
 use pay::*;
 use printed::*;
@@ -152,7 +154,15 @@ pub fn router(app: Shared) -> Router {
         .route("/v1/payments/quotes", post(create_quote))
         .route("/v1/payments", post(create_payment))
         .route("/v1/payments/by-key/{key}", get(payment_by_key))
+        .route("/v1/invoices", post(create_invoice))
+        .route("/v1/invoices/{invoice_id}", get(get_invoice))
+        .route("/v1/saved-accounts", get(list_saved_accounts))
+        .route(
+            "/v1/saved-accounts/{account_id}",
+            axum::routing::put(put_saved_account).delete(delete_saved_account),
+        )
         .route("/admin/ledger", get(admin_ledger))
+        .route("/admin/invoices/{invoice_id}/advance", post(admin_advance_invoice))
         .route("/static/logos/{file}", get(biller_logo))
         .route("/admin/bills", post(admin_create_bill))
         .route(

@@ -79,7 +79,7 @@ fn check_device_signature(
 
 /// A registered device's signed request: its id, checked.
 #[allow(clippy::result_large_err)] // the finished refusal, returned at once
-fn registered_device(
+pub(super) fn registered_device(
     app: &App,
     headers: &HeaderMap,
     rd: &RequestDigest,
@@ -101,7 +101,7 @@ fn registered_device(
     Ok(device_id)
 }
 
-fn replayed() -> Response {
+pub(super) fn replayed() -> Response {
     problem(
         StatusCode::CONFLICT,
         "replayed-nonce",
@@ -166,14 +166,26 @@ pub(super) async fn register_device(
         Ok(false) => return replayed(),
         Err(e) => return internal_error(&e),
     }
+    if let Some(c) = &reg.customer
+        && !crate::ledger::DEMO_ACCOUNTS.iter().any(|(n, _, _)| n == c)
+    {
+        return invalid_parameter("customer: not a customer of the bank");
+    }
     match app
         .db
         .register_device(&reg.device_id, &key, &reg.platform, now)
     {
-        Ok(Ok(at)) => json_ok(&api::RegisteredDevice {
-            device_id: reg.device_id,
-            registered_at: at,
-        }),
+        Ok(Ok(at)) => {
+            if let Some(c) = &reg.customer
+                && let Err(e) = app.db.link_customer(&reg.device_id, c)
+            {
+                return internal_error(&e);
+            }
+            json_ok(&api::RegisteredDevice {
+                device_id: reg.device_id,
+                registered_at: at,
+            })
+        }
         Ok(Err(())) => problem(
             StatusCode::CONFLICT,
             "device-conflict",
