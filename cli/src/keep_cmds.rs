@@ -80,7 +80,10 @@ fn print_invoice(inv: &Invoice, json: bool, qr_out: Option<&Path>) -> Result<()>
             inv.amount.currency
         );
         println!("  title        {}", inv.title);
-        println!("  delivery     {} to {}", inv.delivery_kind, inv.destination);
+        println!(
+            "  delivery     {} to {}",
+            inv.delivery_kind, inv.destination
+        );
         if let Some(n) = &inv.invoice_number {
             println!("  number       {n}");
         }

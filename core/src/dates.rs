@@ -26,6 +26,20 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// `YYYY-MM-DD` of a day number (the inverse of [`days_from_civil`]).
+pub fn format_day(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// The day number of `YYYY-MM-DD` (also `YYYYMMDD`); `None` for anything else.
 pub fn parse_day(text: &str) -> Option<i64> {
     let t = text.trim();
@@ -61,12 +75,30 @@ mod tests {
     fn days_are_china_days_and_bad_dates_are_none() {
         assert_eq!(parse_day("1970-01-01"), Some(0));
         assert_eq!(parse_day("2026-12-01"), parse_day("20261201"));
-        assert_eq!(china_day_start("2026-12-01"), Some(1_764_518_400));
-        assert_eq!(china_day_of(1_764_518_400), parse_day("2026-12-01").unwrap_or(0));
-        assert_eq!(china_day_of(1_764_518_399), parse_day("2026-11-30").unwrap_or(0));
-        for bad in ["", "2026-02-30", "2025-02-29", "2026-13-01", "2026-1-x", "+2026-01-01", "2026-00-10", "12345678901"] {
+        assert_eq!(china_day_start("2026-12-01"), Some(1_796_054_400));
+        assert_eq!(
+            china_day_of(1_796_054_400),
+            parse_day("2026-12-01").unwrap_or(0)
+        );
+        assert_eq!(
+            china_day_of(1_796_054_399),
+            parse_day("2026-11-30").unwrap_or(0)
+        );
+        for bad in [
+            "",
+            "2026-02-30",
+            "2025-02-29",
+            "2026-13-01",
+            "2026-1-x",
+            "+2026-01-01",
+            "2026-00-10",
+            "12345678901",
+        ] {
             assert_eq!(parse_day(bad), None, "{bad}");
         }
         assert_eq!(parse_day("2024-02-29").map(|d| d > 0), Some(true));
+        for day in [-1, 0, 59, 365, 11_016, 20_423, 2_932_896] {
+            assert_eq!(parse_day(&format_day(day)), Some(day), "{day}");
+        }
     }
 }

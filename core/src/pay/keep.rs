@@ -203,7 +203,9 @@ impl Payments {
         let body = json(&InvoiceRequest {
             payment_id: payment_id.clone(),
             title: title.trim().to_string(),
-            tax_id: tax_id.map(|t| t.trim().to_uppercase()).filter(|t| !t.is_empty()),
+            tax_id: tax_id
+                .map(|t| t.trim().to_uppercase())
+                .filter(|t| !t.is_empty()),
             delivery,
         })?;
         let invoice: Invoice = self.customer_call("POST", "/v1/invoices", body).await?;
@@ -240,8 +242,12 @@ impl Payments {
     }
 
     fn keep_invoice(&self, inv: &Invoice) -> Result<(), PayError> {
-        self.store
-            .save_invoice(&inv.invoice_id, &inv.payment_id, &json(inv)?, inv.updated_at)?;
+        self.store.save_invoice(
+            &inv.invoice_id,
+            &inv.payment_id,
+            &json(inv)?,
+            inv.updated_at,
+        )?;
         Ok(())
     }
 
@@ -260,14 +266,15 @@ impl Payments {
         nickname: &str,
     ) -> Result<MyAccount, PayError> {
         let nickname = nickname.trim();
-        if !(1..=40).contains(&nickname.chars().count()) || nickname.chars().any(char::is_control)
-        {
+        if !(1..=40).contains(&nickname.chars().count()) || nickname.chars().any(char::is_control) {
             return Err(PayError::Invalid("the nickname is 1-40 characters".into()));
         }
         id_segment("biller", biller_id)?;
         let account = account.trim();
         if !(1..=64).contains(&account.len())
-            || !account.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || !account
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
             return Err(PayError::Invalid(
                 "the account is 1-64 letters, digits and -".into(),
@@ -291,7 +298,9 @@ impl Payments {
         }
         let list = match self.sync_accounts().await {
             Ok(list) => list,
-            Err(PayError::Platform(e)) if e.kind() == FailureKind::Unreachable => self.accounts()?,
+            Err(PayError::Platform(e)) if e.kind() == FailureKind::Unreachable => {
+                self.accounts()?
+            }
             Err(e) => return Err(e),
         };
         list.into_iter()
@@ -302,7 +311,10 @@ impl Payments {
     /// Sends one account's pending change; on success the store records it. A refusal for
     /// good (the platform's signed validation error) drops the change: it would never pass.
     async fn push(&self, row: &AccountRow) -> Result<(), PayError> {
-        let path = format!("/v1/saved-accounts/{}", id_segment("account", &row.account_id)?);
+        let path = format!(
+            "/v1/saved-accounts/{}",
+            id_segment("account", &row.account_id)?
+        );
         let sent = match row.pending.as_deref() {
             Some("save") => {
                 let body = json(&SavedAccountInput {
@@ -455,7 +467,8 @@ pub fn reminders(
         };
         let bills: Vec<Bill> = stored(&bills)?;
         for b in bills {
-            if b.status != "open" || paid.contains(&b.id) {
+            let unpaid = matches!(b.status.as_str(), "open" | "overdue");
+            if !unpaid || paid.contains(&b.id) {
                 continue;
             }
             let days_left = b

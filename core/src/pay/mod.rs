@@ -17,14 +17,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use serde::Serialize;
 
-pub use keep::{
-    MyAccount, PICKUP_QR_PREFIX, Reminder, ReminderStatus, local_accounts, local_invoices,
-    pickup_qr_text, reminders,
-};
 pub use device::{
     DEVICE_HEADER, DEVICE_SIGNATURE_HEADER, DEVICE_SKEW_SECS, DEVICE_TIMESTAMP_HEADER,
     IDEMPOTENCY_HEADER, SoftwareSigner, device_canonical, normalize_public_key,
     verify_device_signature,
+};
+pub use keep::{
+    MyAccount, PICKUP_QR_PREFIX, Reminder, ReminderStatus, local_accounts, local_invoices,
+    pickup_qr_text, reminders,
 };
 
 use crate::money::{Money, MoneyError, parse_display};

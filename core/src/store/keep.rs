@@ -107,7 +107,11 @@ impl Store {
                updated_at = excluded.updated_at, pending = 'save'",
             params![id, a.biller_id, a.account, a.nickname, a.updated_at],
         )?;
-        let row = tx.query_row(&format!("{SELECT_ACCOUNT} WHERE account_id = ?1"), [&id], account_row)?;
+        let row = tx.query_row(
+            &format!("{SELECT_ACCOUNT} WHERE account_id = ?1"),
+            [&id],
+            account_row,
+        )?;
         tx.commit()?;
         Ok(row)
     }
@@ -141,8 +145,14 @@ impl Store {
     pub fn delete_account(&self, account_id: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("DELETE FROM saved_accounts WHERE account_id = ?1", [account_id])?;
-        tx.execute("DELETE FROM account_bills WHERE account_id = ?1", [account_id])?;
+        tx.execute(
+            "DELETE FROM saved_accounts WHERE account_id = ?1",
+            [account_id],
+        )?;
+        tx.execute(
+            "DELETE FROM account_bills WHERE account_id = ?1",
+            [account_id],
+        )?;
         tx.commit()?;
         Ok(())
     }

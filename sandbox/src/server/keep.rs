@@ -14,9 +14,24 @@ use crate::model::cny;
 /// The outlets paper invoices can be picked up at.
 fn outlets() -> Vec<Outlet> {
     [
-        ("PO-BJ-0001", "中国邮政储蓄银行北京西城区金融街营业所", "北京市西城区金融大街3号", "09:00-17:00"),
-        ("PO-BJ-0002", "中国邮政储蓄银行北京海淀区中关村营业所", "北京市海淀区中关村大街27号", "09:00-17:30"),
-        ("PO-SH-0001", "中国邮政储蓄银行上海黄浦区外滩营业所", "上海市黄浦区中山东一路12号", "08:30-17:00"),
+        (
+            "PO-BJ-0001",
+            "中国邮政储蓄银行北京西城区金融街营业所",
+            "北京市西城区金融大街3号",
+            "09:00-17:00",
+        ),
+        (
+            "PO-BJ-0002",
+            "中国邮政储蓄银行北京海淀区中关村营业所",
+            "北京市海淀区中关村大街27号",
+            "09:00-17:30",
+        ),
+        (
+            "PO-SH-0001",
+            "中国邮政储蓄银行上海黄浦区外滩营业所",
+            "上海市黄浦区中山东一路12号",
+            "08:30-17:00",
+        ),
     ]
     .into_iter()
     .map(|(id, name, address, hours)| Outlet {
@@ -129,7 +144,8 @@ pub(super) async fn create_invoice(
     }
     if let Some(t) = &req.tax_id
         && !((15..=20).contains(&t.len())
-            && t.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()))
+            && t.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()))
     {
         return validation("tax_id: 15-20 digits and capital letters");
     }

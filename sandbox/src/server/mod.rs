@@ -162,7 +162,10 @@ pub fn router(app: Shared) -> Router {
             axum::routing::put(put_saved_account).delete(delete_saved_account),
         )
         .route("/admin/ledger", get(admin_ledger))
-        .route("/admin/invoices/{invoice_id}/advance", post(admin_advance_invoice))
+        .route(
+            "/admin/invoices/{invoice_id}/advance",
+            post(admin_advance_invoice),
+        )
         .route("/static/logos/{file}", get(biller_logo))
         .route("/admin/bills", post(admin_create_bill))
         .route(
