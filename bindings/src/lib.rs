@@ -24,7 +24,7 @@ pub use scan::{QrFormat, parse_payload, render_qr, scan_frame};
 use std::sync::Arc;
 
 use billtap_core::money::Money;
-use billtap_core::pay::{DeviceInfo, PayConfig, PaymentRecord, PaymentTarget, Payments};
+use billtap_core::pay::{DeviceInfo, PayConfig, PayError, PaymentRecord, PaymentTarget, Payments};
 use billtap_core::platform::{BillView, BillerQuery, api};
 use billtap_core::ports::{Clock, HttpTransport, Signer};
 use billtap_core::scan::{DecodedCode, Frame, ScanOptions, Scanned};
@@ -350,12 +350,114 @@ impl Billtap {
         Ok(self.payments()?.list(pending_only)?)
     }
 
-    /// Kept receipts (newest first), offline.
+    /// Kept receipts matching `filter` (payee, category, dates, amounts, words of the payee's
+    /// Chinese or English name), newest first; offline.
     pub fn receipts(
         &self,
         filter: billtap_core::store::ReceiptFilter,
     ) -> Result<Vec<billtap_core::receipts::StoredReceipt>, PaymentError> {
-        Ok(self.payments()?.receipts(&filter)?)
+        Ok(billtap_core::receipts::list_receipts(&self.store, &filter).map_err(PayError::from)?)
+    }
+
+    /// Totals per month and per category of the receipts `filter` selects; offline.
+    pub fn receipt_totals(
+        &self,
+        filter: billtap_core::store::ReceiptFilter,
+    ) -> Result<billtap_core::receipts::ReceiptTotals, PaymentError> {
+        Ok(billtap_core::receipts::receipt_totals(&self.store, &filter).map_err(PayError::from)?)
+    }
+
+    /// Imports receipts (a backup, another phone's export: the COSE bytes of each): each is
+    /// verified against the pinned keys and those the store remembers first; refused ones
+    /// are reported, never stored.
+    pub fn import_receipts(
+        &self,
+        receipts: Vec<Vec<u8>>,
+    ) -> Result<billtap_core::receipts::ImportReport, PaymentError> {
+        let keys = billtap_core::receipts::history_keys(
+            &self.store,
+            Some(self.platform.pinned_keys()),
+        )
+        .map_err(PayError::from)?
+        .ok_or_else(|| PaymentError::Invalid {
+            reason: "no platform keys to verify receipts with".into(),
+        })?;
+        Ok(billtap_core::receipts::import_receipts(&self.store, &keys, &receipts)
+            .map_err(PayError::from)?)
+    }
+
+    /// Requests an invoice (fapiao) for a completed payment (billtap's payment id or the
+    /// platform's): by e-mail, for pick-up at an outlet (the answer has the outlet and the
+    /// pick-up code; `pickup_qr_text` makes its QR), or by express post.
+    pub async fn request_invoice(
+        &self,
+        payment_id: String,
+        title: String,
+        tax_id: Option<String>,
+        delivery: api::InvoiceDelivery,
+    ) -> Result<api::Invoice, PaymentError> {
+        Ok(self
+            .payments()?
+            .request_invoice(&payment_id, &title, tax_id, delivery)
+            .await?)
+    }
+
+    /// Where an invoice stands, from the platform (offline: as last kept).
+    pub async fn invoice_status(&self, invoice_id: String) -> Result<api::Invoice, PaymentError> {
+        Ok(self.payments()?.invoice_status(&invoice_id).await?)
+    }
+
+    /// The kept invoices, newest first (one payment's, by the platform's transaction id).
+    pub fn invoices(&self, payment_id: Option<String>) -> Result<Vec<api::Invoice>, PaymentError> {
+        Ok(billtap_core::pay::local_invoices(&self.store, payment_id.as_deref())?)
+    }
+
+    /// Saves a bill account with a nickname ("my accounts"), synced with the platform now or,
+    /// offline, at the next `sync_accounts` (`synced: false` until then).
+    pub async fn save_account(
+        &self,
+        biller_id: String,
+        account: String,
+        nickname: String,
+    ) -> Result<billtap_core::pay::MyAccount, PaymentError> {
+        Ok(self
+            .payments()?
+            .save_account(&biller_id, &account, &nickname)
+            .await?)
+    }
+
+    /// Removes a saved account (at once here; the platform told now or at the next sync).
+    pub async fn remove_account(&self, account_id: String) -> Result<(), PaymentError> {
+        Ok(self.payments()?.remove_account(&account_id).await?)
+    }
+
+    /// Sends offline changes and takes the platform's signed list: a new phone gets the
+    /// family's accounts back.
+    pub async fn sync_accounts(&self) -> Result<Vec<billtap_core::pay::MyAccount>, PaymentError> {
+        Ok(self.payments()?.sync_accounts().await?)
+    }
+
+    /// The saved accounts as kept, offline.
+    pub fn saved_accounts(&self) -> Result<Vec<billtap_core::pay::MyAccount>, PaymentError> {
+        Ok(billtap_core::pay::local_accounts(&self.store)?)
+    }
+
+    /// Fetches the saved accounts' latest bills for reminders; how many accounts answered.
+    pub async fn refresh_bills(&self) -> Result<u32, PaymentError> {
+        Ok(self.payments()?.refresh_bills().await?)
+    }
+
+    /// Due-date reminders from the kept bills, offline: overdue first, `due_soon` within
+    /// `within_days` days, for the app to schedule notifications.
+    pub fn reminders(
+        &self,
+        within_days: u32,
+    ) -> Result<Vec<billtap_core::pay::Reminder>, PaymentError> {
+        let now = self
+            .clock
+            .now_unix()
+            .saturating_add(self.platform.platform_clock_offset());
+        Ok(billtap_core::pay::reminders(&self.store, now, within_days)?)
     }
 
     /// Verifies the whole receipt history offline: the first edited, forged, missing or

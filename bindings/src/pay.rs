@@ -158,3 +158,10 @@ impl SoftwareKey {
             })
     }
 }
+
+/// The QR text an outlet scans to hand over a paper invoice (`BTP1:INV…:CODE`); none unless
+/// the invoice is for pick-up. Render it with `render_qr`.
+#[uniffi::export]
+pub fn pickup_qr_text(invoice: billtap_core::platform::api::Invoice) -> Option<String> {
+    billtap_core::pay::pickup_qr_text(&invoice)
+}

@@ -261,7 +261,7 @@ fun main() {
         check(Regex(bill).findAll(admin("GET", "/admin/ledger", null)).count() == 1) { "paid more than once" }
         // The signed receipt: kept, listed, verified offline, a QR code a counter verifies.
         val paidId = app.paymentsList(false)[0].platformPaymentId!!
-        val receipts = app.receipts(ReceiptFilter(null, null, null, null, null))
+        val receipts = app.receipts(ReceiptFilter())
         check(receipts.map { it.paymentId } == listOf(paidId) && receipts[0].amount == "19.99 CNY") { "$receipts" }
         val report = app.verifyHistory()
         check(report.problem == null && report.verified == report.entries) { "$report" }
@@ -273,6 +273,31 @@ fun main() {
             check(body.paymentId == paidId && body.amount == "19.99") { "$body" }
         }
         check(app.paymentsList(true).isEmpty() && runBlocking { app.resumePending() }.isEmpty()) { "pending" }
+        // Keep: an invoice to pick up (its code as a QR), totals, English search, saved
+        // accounts a second phone gets back, reminders from their bills.
+        runBlocking {
+            val inv = app.requestInvoice(paidId, "张三", null, InvoiceDelivery.Outlet(null))
+            check(inv.state == InvoiceState.REQUESTED && inv.pickupCode!!.length == 8) { "$inv" }
+            check(pickupQrText(inv) == "BTP1:${inv.invoiceId}:${inv.pickupCode}") { "qr" }
+            admin("POST", "/admin/invoices/${inv.invoiceId}/advance", "")
+            check(app.invoiceStatus(inv.invoiceId).state == InvoiceState.ISSUED) { "issued" }
+            check(app.receipts(ReceiptFilter(search = "beijing water"))[0].invoiceState == InvoiceState.ISSUED) { "receipt shows the invoice" }
+            val totals = app.receiptTotals(ReceiptFilter(category = "utilities"))
+            check(totals.byCategory.map { it.key to it.amount } == listOf("utilities" to "19.99 CNY")) { "$totals" }
+            val due = java.time.LocalDate.now(java.time.ZoneOffset.ofHours(8)).minusDays(1).toString()
+            val gasBill = Regex("\"id\":\"([^\"]+)\"").find(admin("POST", "/admin/bills",
+                "{\"biller_id\":\"BJ-GAS-001\",\"account\":\"110105-4242-0003\",\"amount_fen\":3300,\"due_date\":\"$due\"}"))!!.groupValues[1]
+            // The customer's list is shared by every phone (and test) of this funding account.
+            val gas = app.saveAccount("BJ-GAS-001", "110105-4242-0003", "家里燃气")
+            check(gas.synced) { "saved" }
+            check(app.refreshBills() >= 1u) { "refresh" }
+            val r = app.reminders(7u).filter { it.billId == gasBill }
+            check(r.size == 1 && r[0].status == ReminderStatus.OVERDUE && r[0].daysLeft == -1L && r[0].amount == "33.00 CNY") { "$r" }
+            val phone2 = Billtap(BilltapConfig(sandboxUrl, listOf(sandboxKey), "$dir/phone2.sqlite", "zh-CN",
+                fundingAccount = "6217000010000000001", devicePlatform = "android"))
+            check(phone2.syncAccounts().any { it.account.nickname == "家里燃气" }) { "a new phone gets the accounts" }
+            expectThrows<PaymentException.Invalid> { runBlocking { app.saveAccount("BJ-GAS-001", "110105-4242-0003", "") } }
+        }
     }
     println("kotlin: $passed passed, $failed failed")
     kotlin.system.exitProcess(if (failed == 0) 0 else 1)

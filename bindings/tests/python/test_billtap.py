@@ -500,7 +500,7 @@ def test_a_bill_is_paid_once_with_the_apps_own_signer_and_a_cancelled_prompt_sen
     assert signer.signed >= 2  # registration and the payment, each signed by the host's key
 
     # The signed receipt: kept, listed, verified offline, shown as a QR code a counter verifies.
-    receipts = app.receipts(bt.ReceiptFilter(biller_id=None, since=None, until=None, search="自来水", limit=None))
+    receipts = app.receipts(bt.ReceiptFilter(search="自来水"))
     assert [(r.payment_id, r.amount) for r in receipts] == [(paid.platform_payment_id, "42.50 CNY")]
     report = app.verify_history()
     assert report.problem is None and report.verified == report.entries >= 1
@@ -509,3 +509,86 @@ def test_a_bill_is_paid_once_with_the_apps_own_signer_and_a_cancelled_prompt_sen
     assert code.format == bt.Format.RECEIPT and code.detail.is_RECEIPT()
     body = app.verify_receipt_code(code.detail[0])
     assert (body.payment_id, body.amount, body.payee_name) == (paid.platform_payment_id, "42.50", "北京市自来水集团")
+
+
+def receipt_filter(**kw):
+    return bt.ReceiptFilter(**kw)  # every field defaults to None
+
+
+@needs_sandbox
+def test_keep_invoices_saved_accounts_reminders_totals_and_imports(tmp_path):
+    import datetime
+    due = (datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8))).date()
+           + datetime.timedelta(days=2)).isoformat()
+    account = "110105-4343-%04d" % (os.getpid() % 10000)
+    bill = admin_post("/admin/bills", {"biller_id": "BJ-WATER-001", "account": account,
+                                       "amount_fen": 7700, "due_date": due})["id"]
+
+    def phone(name):
+        return bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY],
+                                 database_path=str(tmp_path / name), funding_account=FUNDING,
+                                 device_platform="python"))
+
+    app = phone("a.sqlite")
+
+    async def run():
+        bt.billtap_core.uniffi_set_event_loop(asyncio.get_running_loop())
+        saved = await app.save_account("BJ-WATER-001", account, "家里的水费")
+        assert saved.synced and saved.account.nickname == "家里的水费"
+        # The customer's list is shared by every phone (and test) of this funding account.
+        assert await app.refresh_bills() >= 1
+        reminders = [r for r in app.reminders(7) if r.account_id == saved.account.account_id]
+        assert [(r.bill_id, r.status, r.days_left, r.amount) for r in reminders] == [
+            (bill, bt.ReminderStatus.DUE_SOON, 2, "77.00 CNY")]
+        # A new phone of the same customer gets the account back.
+        other = phone("b.sqlite")
+        synced = await other.sync_accounts()
+        assert account in [m.account.account for m in synced]
+        with pytest.raises(bt.PaymentError.Refused):
+            await app.save_account("NO-SUCH-BILLER", "123", "x")
+        with pytest.raises(bt.PaymentError.Invalid):
+            await app.save_account("BJ-WATER-001", account, "")
+
+        quote = await app.prepare_payment(bt.PaymentTarget.BILL(bill_id=bill), None)
+        paid = await app.confirm_payment(quote)
+        assert bill not in [r.bill_id for r in app.reminders(7)]  # paid: no reminder
+        inv = await app.request_invoice(paid.payment_id, "张三", None,
+                                        bt.InvoiceDelivery.OUTLET(outlet_id=None))
+        assert inv.state == bt.InvoiceState.REQUESTED and len(inv.pickup_code) == 8
+        qr = bt.pickup_qr_text(inv)
+        assert qr == "BTP1:%s:%s" % (inv.invoice_id, inv.pickup_code)
+        admin_post("/admin/invoices/%s/advance" % inv.invoice_id, {})
+        assert (await app.invoice_status(inv.invoice_id)).state == bt.InvoiceState.ISSUED
+        with pytest.raises(bt.PaymentError.Refused) as second:
+            await app.request_invoice(paid.payment_id, "张三", None,
+                                      bt.InvoiceDelivery.EMAIL(address="z@example.com"))
+        assert second.value.status == 409  # one invoice per payment
+        with pytest.raises(bt.PaymentError.Invalid):
+            await app.request_invoice(paid.payment_id, "张三", None,
+                                      bt.InvoiceDelivery.EMAIL(address="not an address"))
+        return paid
+
+    paid = asyncio.run(run())
+
+    # Offline: the receipt shows the invoice state; search in English; totals per category.
+    found = app.receipts(receipt_filter(search="beijing WATER", category="utilities"))
+    assert [r.payment_id for r in found] == [paid.platform_payment_id]
+    assert found[0].invoice_state == bt.InvoiceState.ISSUED
+    assert found[0].category == "utilities.water" and found[0].payee_name_en
+    assert app.receipts(receipt_filter(min_amount="77.01")) == []
+    assert len(app.receipts(receipt_filter(min_amount="77", max_amount="77.00"))) == 1
+    assert app.receipts(receipt_filter(category="education")) == []
+    totals = app.receipt_totals(receipt_filter())
+    assert any(t.key == "utilities" and t.amount == "77.00 CNY" for t in totals.by_category)
+    assert len(app.invoices(None)) == 1
+
+    # Import into a third store: the genuine receipt is kept, a forged one refused.
+    qr_text = app.receipt_qr_text(found[0].payment_id)
+    genuine = bt.parse_payload(qr_text.encode()).detail[0].cose
+    forged = bytearray(genuine)
+    forged[-1] ^= 1
+    third = phone("c.sqlite")
+    report = third.import_receipts([bytes(genuine), bytes(forged), b"not cbor"])
+    assert report.added == 1 and report.already_kept == 0
+    assert [r.index for r in report.refused] == [1, 2]
+    assert third.verify_history().problem is None

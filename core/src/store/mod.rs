@@ -89,20 +89,28 @@ pub struct ReceiptRow {
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ReceiptFilter {
     /// Only this payee.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub biller_id: Option<String>,
     /// Paid at or after (Unix seconds).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub since: Option<i64>,
     /// Paid before (Unix seconds).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub until: Option<i64>,
     /// Only this category (`utilities`) or sub-category (`utilities.water`).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub category: Option<String>,
     /// At least this amount.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub min_amount: Option<rust_decimal::Decimal>,
     /// At most this amount.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub max_amount: Option<rust_decimal::Decimal>,
     /// Every word of it (Chinese or English) appears in the payee's name.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub search: Option<String>,
     /// At most this many (default 50).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub limit: Option<u32>,
 }
 

@@ -248,7 +248,7 @@ final class BilltapTests: XCTestCase {
         XCTAssertEqual(String(decoding: ledger.body, as: UTF8.self).components(separatedBy: bill).count - 1, 1)
         // The signed receipt: kept, listed, verified offline, a QR code a counter verifies.
         let paidId = try XCTUnwrap(paid.platformPaymentId)
-        let receipts = try app.receipts(filter: ReceiptFilter(billerId: nil, since: nil, until: nil, search: nil, limit: nil))
+        let receipts = try app.receipts(filter: ReceiptFilter())
         XCTAssertEqual(receipts.map(\.paymentId), [paidId])
         let report = try app.verifyHistory()
         XCTAssertNil(report.problem)
@@ -258,6 +258,38 @@ final class BilltapTests: XCTestCase {
         let body = try app.verifyReceiptCode(code: code)
         XCTAssertEqual(body.amount, "7.77")
         XCTAssertEqual(body.paymentId, paidId)
+        // Keep: an invoice by e-mail through its states, totals, English search, reminders.
+        let inv = try await app.requestInvoice(paymentId: paidId, title: "张三", taxId: nil,
+            delivery: .email(address: "zhang@example.com"))
+        XCTAssertEqual(inv.state, .requested)
+        XCTAssertEqual(inv.destination, "z***@example.com")
+        XCTAssertNil(pickupQrText(invoice: inv))
+        let advance = HttpRequest(method: "POST", url: url + "/admin/invoices/\(inv.invoiceId)/advance",
+            headers: [HttpHeader(name: "Authorization", value: "Bearer " + token)], body: Data(), maxResponseBytes: 1 << 20, timeoutMs: 5000)
+        _ = try await transport.send(request: advance)
+        let issued = try await app.invoiceStatus(invoiceId: inv.invoiceId)
+        XCTAssertEqual(issued.state, .issued)
+        XCTAssertEqual(issued.invoiceNumber?.count, 20)
+        let found = try app.receipts(filter: ReceiptFilter(search: "Beijing waterworks"))
+        XCTAssertEqual(found.map(\.paymentId), [paidId])
+        XCTAssertEqual(found.first?.invoiceState, .issued)
+        let totals = try app.receiptTotals(filter: ReceiptFilter(category: "utilities"))
+        XCTAssertEqual(totals.byCategory.map(\.amount), ["7.77 CNY"])
+        let saved = try await app.saveAccount(billerId: "BJ-WATER-001", account: "110105-5151-0001", nickname: "家里的水费")
+        XCTAssertTrue(saved.synced)
+        // The customer's list is shared by every phone (and test) of this funding account.
+        let mine = try app.savedAccounts().filter { $0.account.accountId == saved.account.accountId }
+        XCTAssertEqual(mine.map(\.account.nickname), ["家里的水费"])
+        let refreshed = try await app.refreshBills()
+        XCTAssertGreaterThanOrEqual(refreshed, 1)
+        let ids = Set(try app.savedAccounts().map(\.account.accountId))
+        XCTAssertTrue(try app.reminders(withinDays: 7).allSatisfy { ids.contains($0.accountId) })
+        do {
+            _ = try await app.saveAccount(billerId: "NO-SUCH-BILLER", account: "1", nickname: "x")
+            XCTFail("expected Refused")
+        } catch PaymentError.Refused(let status, _, _) {
+            XCTAssertEqual(status, 422)
+        }
     }
 
     func testTheAppsOwnHttpStackAndHostileAnswers() async throws {
