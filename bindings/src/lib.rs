@@ -374,16 +374,16 @@ impl Billtap {
         &self,
         receipts: Vec<Vec<u8>>,
     ) -> Result<billtap_core::receipts::ImportReport, PaymentError> {
-        let keys = billtap_core::receipts::history_keys(
-            &self.store,
-            Some(self.platform.pinned_keys()),
+        let keys =
+            billtap_core::receipts::history_keys(&self.store, Some(self.platform.pinned_keys()))
+                .map_err(PayError::from)?
+                .ok_or_else(|| PaymentError::Invalid {
+                    reason: "no platform keys to verify receipts with".into(),
+                })?;
+        Ok(
+            billtap_core::receipts::import_receipts(&self.store, &keys, &receipts)
+                .map_err(PayError::from)?,
         )
-        .map_err(PayError::from)?
-        .ok_or_else(|| PaymentError::Invalid {
-            reason: "no platform keys to verify receipts with".into(),
-        })?;
-        Ok(billtap_core::receipts::import_receipts(&self.store, &keys, &receipts)
-            .map_err(PayError::from)?)
     }
 
     /// Requests an invoice (fapiao) for a completed payment (billtap's payment id or the
@@ -409,7 +409,10 @@ impl Billtap {
 
     /// The kept invoices, newest first (one payment's, by the platform's transaction id).
     pub fn invoices(&self, payment_id: Option<String>) -> Result<Vec<api::Invoice>, PaymentError> {
-        Ok(billtap_core::pay::local_invoices(&self.store, payment_id.as_deref())?)
+        Ok(billtap_core::pay::local_invoices(
+            &self.store,
+            payment_id.as_deref(),
+        )?)
     }
 
     /// Saves a bill account with a nickname ("my accounts"), synced with the platform now or,

@@ -1037,37 +1037,133 @@ fn cmd_demo(save_frame: Option<&Path>, store: Option<&Path>) -> Result<u8> {
         .history()?
         .into_iter()
         .find(|r| r.local_payment.as_deref() == Some(paid.payment_id.as_str()));
-    if let Some(r) = receipt {
-        let keys = billtap_core::receipts::history_keys(&store, Some(conn.client.pinned_keys()))?
-            .ok_or_else(|| anyhow!("no platform key"))?;
-        let (body, key_id) = billtap_core::receipts::verify_receipt(&r.receipt.cose, &keys)?;
+    let Some(r) = receipt else {
+        eprintln!("billtap: the payment brought no verified receipt");
+        return Ok(BAD);
+    };
+    let keys = billtap_core::receipts::history_keys(&store, Some(conn.client.pinned_keys()))?
+        .ok_or_else(|| anyhow!("no platform key"))?;
+    let (body, key_id) = billtap_core::receipts::verify_receipt(&r.receipt.cose, &keys)?;
+    println!(
+        "\n8. The platform's signed receipt (COSE_Sign1, {} bytes), kept as entry #{} of the\n   hash-chained history and verified offline with key {key_id}:\n   transaction {}: {} {} to {} ({}), from {}",
+        r.receipt.cose.len(),
+        r.seq,
+        body.payment_id,
+        body.amount,
+        body.currency,
+        body.payee_name,
+        body.payee_account_masked,
+        body.payer_masked
+    );
+    let report = billtap_core::receipts::verify_history(&store, &keys)?;
+    println!(
+        "   history: {} of {} entries verify{}",
+        report.verified,
+        report.entries,
+        report
+            .problem
+            .map(|p| format!(" — {}", p.message))
+            .unwrap_or_default()
+    );
+
+    // Keep: an invoice to pick up at the post office, and the bill account saved for next month.
+    let (invoice, saved) = rt.block_on(async {
+        let invoice = pay
+            .request_invoice(
+                &paid.payment_id,
+                "个人",
+                None,
+                billtap_core::platform::api::InvoiceDelivery::Outlet { outlet_id: None },
+            )
+            .await?;
+        let saved = pay
+            .save_account(&bill.biller_id, "110105-3345-0871", "家里的水费")
+            .await?;
+        pay.save_account("BJ-ELECTRICITY-001", "110105-3345-0871", "爸妈家的电费")
+            .await?;
+        pay.refresh_bills().await?;
+        Ok::<_, billtap_core::pay::PayError>((invoice, saved))
+    })?;
+    let outlet = invoice.outlet.as_ref().map_or("", |o| o.name.as_str());
+    println!(
+        "\n9. Invoice {} requested for pick-up at {outlet} (code {}); the receipt now says: invoice {}.\n   Saved \"{}\" and the parents' power account to my accounts (synced with the platform);\n   due-date reminders from their latest bills, computed offline:",
+        invoice.invoice_id,
+        invoice.pickup_code.as_deref().unwrap_or("-"),
+        billtap_core::receipts::invoice_state_of(&store, &body.payment_id)?
+            .map_or("not requested", |s| s.as_str()),
+        saved.account.nickname
+    );
+    let reminders = pay.reminders(7)?;
+    for rem in &reminders {
         println!(
-            "\n8. The platform's signed receipt (COSE_Sign1, {} bytes), kept as entry #{} of the\n   hash-chained history and verified offline with key {key_id}:\n   transaction {}: {} {} to {} ({}), from {}",
-            r.receipt.cose.len(),
-            r.seq,
-            body.payment_id,
-            body.amount,
-            body.currency,
-            body.payee_name,
-            body.payee_account_masked,
-            body.payer_masked
-        );
-        let report = billtap_core::receipts::verify_history(&store, &keys)?;
-        println!(
-            "   history: {} of {} entries verify{}",
-            report.verified,
-            report.entries,
-            report
-                .problem
-                .map(|p| format!(" — {}", p.message))
-                .unwrap_or_default()
+            "   {:?}: {} {} due {} ({})",
+            rem.status,
+            rem.nickname,
+            rem.amount,
+            rem.due_date.as_deref().unwrap_or("-"),
+            rem.bill_id
         );
     }
-    println!("\nNext (later issues): the receipt as a QR code, invoices, saved accounts, top-up.");
+    if reminders.is_empty() {
+        println!("   nothing due");
+    }
+
+    // The receipt as a QR code on the phone's screen; the counter's scanner reads it from a
+    // camera frame and verifies it with the pinned key alone: no network.
+    let text = billtap_core::receipts::receipt_qr_text(&r.receipt.cose);
+    println!(
+        "\n10. The receipt as a QR code ({} characters, Base45 in alphanumeric mode) to show at a counter:\n",
+        text.len()
+    );
+    print!("{}", scan::render_terminal(&text)?);
+    let screen = scan::render_png_luma(&text, 4)?;
+    let shown = Scene {
+        width: 1280,
+        height: 720,
+        code_px: 420.0,
+        center: (0.5, 0.5),
+        rotation_deg: -6.0,
+        tilt: (0.06, 0.04),
+        blur: 1,
+        noise: 4.0,
+        ink_paper: (20, 235),
+        shading: 0.25,
+        invert: false,
+        clutter: false,
+        seed: 2027,
+    };
+    let counter_px = render_scene(&screen, &shown);
+    let counter_frame = LumaFrame::new(&counter_px, shown.width, shown.height, shown.width)?;
+    let offline_keys = PinnedKeys::parse(&[conn
+        .client
+        .pinned_keys()
+        .keys()
+        .iter()
+        .find(|k| k.id == key_id)
+        .map(|k| k.to_entry())
+        .ok_or_else(|| anyhow!("the receipt's key is not pinned"))?])?;
+    let read = scan::scan_frame(&counter_frame)?.into_iter().find_map(|c| {
+        match c.payload.map(|p| p.detail) {
+            Some(scan::Detail::Receipt(code)) => Some(code),
+            _ => None,
+        }
+    });
+    let verified = read
+        .as_ref()
+        .and_then(|code| billtap_core::receipts::verify_receipt(&code.cose, &offline_keys).ok());
+    match &verified {
+        Some((b, _)) => println!(
+            "\n    The counter's camera read it back and verified it offline against the pinned key:\n    {} {} paid to {} — transaction {}, genuine.",
+            b.amount, b.currency, b.payee_name, b.payment_id
+        ),
+        None => println!("\n    The counter could not verify the receipt code."),
+    }
+    println!("\nNext (a later issue): top-up of NFC transit and meter cards.");
     Ok(
         if view.payee.is_some()
             && sticker_caught
             && paid.state == billtap_core::store::PaymentState::Succeeded
+            && verified.is_some_and(|(b, _)| b == body)
         {
             FOUND
         } else {

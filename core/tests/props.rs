@@ -189,3 +189,73 @@ fn writer_refuses_overlong_values() {
         Err(ScanError::InvalidField { .. })
     ));
 }
+
+/// A receipt body with arbitrary names, amounts and times.
+fn receipt_body() -> impl Strategy<Value = billtap_core::receipts::ReceiptBody> {
+    (
+        name_text(),
+        proptest::option::of(name_text()),
+        0u64..10_000_000_000,
+        0i64..4_102_444_800,
+        proptest::option::of("[a-z]{1,12}\\.[a-z_]{1,12}"),
+    )
+        .prop_map(|(name, en, fen, at, category)| billtap_core::receipts::ReceiptBody {
+            version: 1,
+            payment_id: format!("PAY{at:X}"),
+            bill_id: None,
+            biller_id: "BJ-WATER-001".into(),
+            payee_name: name,
+            payee_name_en: en,
+            category,
+            payee_account_masked: "****0000".into(),
+            payer_masked: "****0001".into(),
+            amount: format!("{}.{:02}", fen / 100, fen % 100),
+            currency: "CNY".into(),
+            fee: "0.00".into(),
+            paid_at: at,
+            device_id: "d".into(),
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Any receipt survives the QR round trip and verifies; a changed byte never verifies.
+    #[test]
+    fn receipt_codes_round_trip_and_any_change_is_refused(body in receipt_body(), flip in 0usize..4096) {
+        let signer = billtap_core::platform::ResponseSigner::generate("k1").unwrap();
+        let keys = billtap_core::platform::PinnedKeys::parse(&[signer.pinned().to_entry()]).unwrap();
+        let cose = billtap_core::receipts::sign_receipt(&body, &signer).unwrap();
+        let text = billtap_core::receipts::receipt_qr_text(&cose);
+        let code = billtap_core::receipts::read_receipt_qr(&text).unwrap();
+        prop_assert_eq!(&code.body, &body);
+        prop_assert_eq!(billtap_core::receipts::verify_receipt(&code.cose, &keys).unwrap().0, body);
+        let mut bad = cose.clone();
+        let i = flip % bad.len();
+        bad[i] ^= 0x20;
+        prop_assert!(billtap_core::receipts::verify_receipt(&bad, &keys).is_err());
+    }
+
+    /// No byte string makes the receipt readers panic.
+    #[test]
+    fn receipt_readers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = billtap_core::receipts::read_receipt(&bytes);
+        let _ = billtap_core::receipts::read_receipt_qr(&format!("BTR1:{}", String::from_utf8_lossy(&bytes)));
+    }
+
+    /// Amounts become exact 1/10000 units; more decimals or other text is refused.
+    #[test]
+    fn amounts_scale_exactly(units in 0i64..1_000_000_000_000, scale in 0u32..5) {
+        let d = Decimal::new(units, scale);
+        prop_assert_eq!(billtap_core::store::amount_e4(&d.to_string()), Some(units * 10i64.pow(4 - scale)));
+        let too_fine = Decimal::new(units * 10 + 1, 5);
+        prop_assert_eq!(billtap_core::store::amount_e4(&too_fine.to_string()), None);
+    }
+
+    /// Every day round-trips through its `YYYY-MM-DD`; any text is a day or `None`, never a panic.
+    #[test]
+    fn days_round_trip(day in -700_000i64..2_900_000, text in "\\PC{0,12}") {
+        prop_assert_eq!(billtap_core::dates::parse_day(&billtap_core::dates::format_day(day)), Some(day));
+        let _ = billtap_core::dates::parse_day(&text);
+    }
+}
