@@ -119,6 +119,12 @@ fn main() -> Result<()> {
     }
     let parse_only = t.elapsed().as_secs_f64();
     let coses: Vec<Vec<u8>> = batch.iter().map(|r| r.cose.clone()).collect();
+    // The store's share alone: appending the same receipts, already verified.
+    let alone = Store::open(&dir.join("append-only.sqlite"))?;
+    let t = Instant::now();
+    alone.import_receipts(&batch)?;
+    let append_only = t.elapsed().as_secs_f64();
+    drop(alone);
     drop(batch);
     let store = Store::open(&dir.join("import.sqlite"))?;
     let t = Instant::now();
@@ -240,6 +246,8 @@ fn main() -> Result<()> {
             "goal_import_100k_s": 2.0,
             "verify_only_s": verify_only,
             "parse_only_s": parse_only,
+            "append_only_s": append_only,
+            "threads": std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(1),
             "import_over_verify": import_s / verify_only,
             "history_verify_per_s": report.verified as f64 / history_s,
             "history_ok": report.problem.is_none(),

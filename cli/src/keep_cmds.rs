@@ -292,7 +292,7 @@ pub fn cmd_reminders(
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-        billtap_core::pay::reminders(&*store, now, within)?
+        billtap_core::pay::reminders(&store, now, within)?
     };
     print_reminders(&list, json)?;
     Ok(0)

@@ -199,22 +199,24 @@ fn receipt_body() -> impl Strategy<Value = billtap_core::receipts::ReceiptBody> 
         0i64..4_102_444_800,
         proptest::option::of("[a-z]{1,12}\\.[a-z_]{1,12}"),
     )
-        .prop_map(|(name, en, fen, at, category)| billtap_core::receipts::ReceiptBody {
-            version: 1,
-            payment_id: format!("PAY{at:X}"),
-            bill_id: None,
-            biller_id: "BJ-WATER-001".into(),
-            payee_name: name,
-            payee_name_en: en,
-            category,
-            payee_account_masked: "****0000".into(),
-            payer_masked: "****0001".into(),
-            amount: format!("{}.{:02}", fen / 100, fen % 100),
-            currency: "CNY".into(),
-            fee: "0.00".into(),
-            paid_at: at,
-            device_id: "d".into(),
-        })
+        .prop_map(
+            |(name, en, fen, at, category)| billtap_core::receipts::ReceiptBody {
+                version: 1,
+                payment_id: format!("PAY{at:X}"),
+                bill_id: None,
+                biller_id: "BJ-WATER-001".into(),
+                payee_name: name,
+                payee_name_en: en,
+                category,
+                payee_account_masked: "****0000".into(),
+                payer_masked: "****0001".into(),
+                amount: format!("{}.{:02}", fen / 100, fen % 100),
+                currency: "CNY".into(),
+                fee: "0.00".into(),
+                paid_at: at,
+                device_id: "d".into(),
+            },
+        )
 }
 
 proptest! {

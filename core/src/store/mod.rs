@@ -846,6 +846,8 @@ fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRow> {
 struct Appender<'t> {
     tx: &'t rusqlite::Transaction<'t>,
     last: (i64, Vec<u8>),
+    /// Payee names already recorded in this batch (a batch repeats a few payees many times).
+    payees: std::collections::HashSet<String>,
 }
 
 impl<'t> Appender<'t> {
@@ -860,6 +862,7 @@ impl<'t> Appender<'t> {
         Ok(Appender {
             tx,
             last: last.unwrap_or((0, GENESIS_LINK.to_vec())),
+            payees: std::collections::HashSet::new(),
         })
     }
 
@@ -889,16 +892,21 @@ impl<'t> Appender<'t> {
                 r.payee_name, r.amount, r.currency, r.paid_at, hash, self.last.1, link,
                 r.payee_name_en, r.category, e4
             ])?;
-        self.tx
-            .prepare_cached(
-                "INSERT INTO receipt_payees (name, name_en) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET name_en = excluded.name_en
-                 WHERE receipt_payees.name_en = '' AND excluded.name_en != ''",
-            )?
-            .execute(params![
-                r.payee_name,
-                r.payee_name_en.as_deref().unwrap_or("")
-            ])?;
+        // A batch repeats a few payees many times: each is recorded once, unless it still
+        // lacks the English name a later receipt may bring.
+        if !self.payees.contains(&r.payee_name) {
+            let en = r.payee_name_en.as_deref().unwrap_or("");
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO receipt_payees (name, name_en) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET name_en = excluded.name_en
+                     WHERE receipt_payees.name_en = '' AND excluded.name_en != ''",
+                )?
+                .execute(params![r.payee_name, en])?;
+            if !en.is_empty() {
+                self.payees.insert(r.payee_name.clone());
+            }
+        }
         self.last = (seq, link);
         Ok(seq)
     }
