@@ -243,7 +243,22 @@ pub fn cmd_accounts(
 fn print_reminders(list: &[Reminder], json: bool) -> Result<()> {
     for r in list {
         if json {
-            println!("{}", serde_json::to_string(r)?);
+            println!(
+                "{}",
+                json!({
+                    "account_id": r.account_id,
+                    "nickname": r.nickname,
+                    "biller_id": r.biller_id,
+                    "payee_name": r.payee_name,
+                    "bill_id": r.bill_id,
+                    "amount": r.amount.to_plain_string(),
+                    "currency": r.amount.currency.alpha(),
+                    "due_date": r.due_date,
+                    "days_left": r.days_left,
+                    "status": r.status,
+                    "fetched_at": r.fetched_at,
+                })
+            );
         } else {
             let when = match (r.status, r.days_left) {
                 (ReminderStatus::Overdue, Some(d)) => format!("OVERDUE by {} days", -d),

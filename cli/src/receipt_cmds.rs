@@ -113,7 +113,22 @@ fn filter(f: &FilterArgs) -> Result<ReceiptFilter> {
 pub fn cmd_totals(store: Option<&Path>, f: &FilterArgs, json: bool) -> Result<u8> {
     let totals = billtap_core::receipts::receipt_totals(&open(store)?, &filter(f)?)?;
     if json {
-        println!("{}", serde_json::to_string(&totals)?);
+        let rows = |list: &[billtap_core::receipts::ReceiptTotal]| -> Vec<serde_json::Value> {
+            list.iter()
+                .map(|t| {
+                    json!({
+                        "key": t.key,
+                        "amount": t.amount.to_plain_string(),
+                        "currency": t.amount.currency.alpha(),
+                        "count": t.count,
+                    })
+                })
+                .collect()
+        };
+        println!(
+            "{}",
+            json!({"by_month": rows(&totals.by_month), "by_category": rows(&totals.by_category)})
+        );
         return Ok(0);
     }
     for (title, rows) in [

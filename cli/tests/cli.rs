@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::billtap;
+use common::{admin, billtap, sandbox};
 use serde_json::Value;
 
 const PIX: &str = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D";
@@ -364,4 +364,225 @@ fn receipts_are_kept_verified_offline_and_tampering_is_named() {
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[test]
+fn keep_commands_invoices_accounts_reminders_totals_and_import() {
+    let sb = sandbox("keep-token");
+    let dir = std::env::temp_dir().join(format!("billtap-cli-keep-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = dir.join("a.sqlite");
+    let s = store.to_str().unwrap();
+    let net = |args: &[&str], store: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--platform", &sb.url, "--key", &sb.key, "--store", store]);
+        billtap(&all)
+    };
+    let (code, out, err) = net(&["pay", "--bill", "W202610-0088123", "--json"], s);
+    assert_eq!(code, 0, "{out}{err}");
+    let paid: Value = serde_json::from_str(out.trim()).unwrap();
+    let local = paid["payment_id"].as_str().unwrap();
+
+    // Invoices: express through its states; bad delivery input is exit 2.
+    let (code, out, err) = net(
+        &[
+            "invoice",
+            "request",
+            local,
+            "--delivery",
+            "express",
+            "--recipient",
+            "李四",
+            "--phone",
+            "13800138000",
+            "--address",
+            "北京市海淀区中关村大街27号",
+            "--json",
+        ],
+        s,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let inv: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (inv["state"].as_str(), inv["delivery_kind"].as_str()),
+        (Some("requested"), Some("express"))
+    );
+    let id = inv["invoice_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        net(&["invoice", "request", local, "--delivery", "email"], s).0,
+        2,
+        "--email missing"
+    );
+    assert_eq!(
+        net(&["invoice", "request", local, "--delivery", "pigeon"], s).0,
+        2
+    );
+    for _ in 0..2 {
+        let (status, body) = admin(&sb, "POST", &format!("/admin/invoices/{id}/advance"), None);
+        assert_eq!(status, 200, "{body}");
+    }
+    let (code, out, _) = net(&["invoice", "status", &id, "--json"], s);
+    assert_eq!(code, 0, "{out}");
+    let sent: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(sent["state"], "sent");
+    assert!(
+        sent["tracking_number"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("CN"))
+    );
+    let (_, out, _) = billtap(&["receipts", "show", "1", "--json", "--store", s]);
+    let shown: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(shown["invoice_state"], "sent");
+    // Offline (nothing listens there): the kept state, exit 0.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let (code, out, err) = billtap(&[
+        "invoice",
+        "status",
+        &id,
+        "--json",
+        "--platform",
+        &closed,
+        "--key",
+        &sb.key,
+        "--store",
+        s,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"sent\""), "{out}");
+
+    // Accounts: saved on one phone, synced to a second; reminders from a bill due in two days.
+    let due = {
+        let today = billtap_core::dates::china_day_of(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64,
+        );
+        billtap_core::dates::format_day(today + 2)
+    };
+    let (status, body) = admin(
+        &sb,
+        "POST",
+        "/admin/bills",
+        Some(&format!(
+            r#"{{"biller_id":"BJ-GAS-001","account":"110105-9999-0001","amount_fen":4560,"due_date":"{due}"}}"#
+        )),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (code, out, err) = net(
+        &[
+            "accounts",
+            "add",
+            "BJ-GAS-001",
+            "110105-9999-0001",
+            "--nickname",
+            "家里燃气",
+            "--json",
+        ],
+        s,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = billtap(&["accounts", "list", "--json", "--store", s]);
+    assert_eq!(code, 0);
+    let saved: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (saved["nickname"].as_str(), saved["synced"].as_bool()),
+        (Some("家里燃气"), Some(true))
+    );
+    let other = dir.join("b.sqlite");
+    let (code, out, _) = net(&["accounts", "sync", "--json"], other.to_str().unwrap());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("家里燃气"),
+        "a second phone gets the account: {out}"
+    );
+    assert_eq!(
+        net(&["accounts", "add", "NO-SUCH", "1", "--nickname", "x"], s).0,
+        2
+    );
+    let (code, out, err) = net(&["reminders", "--refresh", "--json"], s);
+    assert_eq!(code, 0, "{out}{err}");
+    let r: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (
+            r["status"].as_str(),
+            r["days_left"].as_i64(),
+            r["amount"].as_str(),
+            r["currency"].as_str()
+        ),
+        (Some("due_soon"), Some(2), Some("45.60"), Some("CNY"))
+    );
+    let (code, out, _) = billtap(&["reminders", "--json", "--store", s]);
+    assert_eq!(
+        (code, out.lines().count()),
+        (0, 1),
+        "offline, from the kept bills"
+    );
+    let account_id = saved["account_id"].as_str().unwrap();
+    assert_eq!(net(&["accounts", "remove", account_id], s).0, 0);
+    let (_, out, _) = billtap(&["accounts", "list", "--json", "--store", s]);
+    assert!(out.trim().is_empty(), "{out}");
+
+    // Totals, and an export imported into a new store; a forged receipt is refused (exit 1).
+    let (code, out, _) = billtap(&["receipts", "totals", "--json", "--store", s]);
+    assert_eq!(code, 0);
+    let totals: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(totals["by_category"][0]["key"], "utilities");
+    assert_eq!(totals["by_category"][0]["amount"], "268.40");
+    assert_eq!(totals["by_category"][0]["currency"], "CNY");
+    assert_eq!(totals["by_category"][0]["count"], 1);
+    let (_, export, _) = billtap(&["receipts", "export", "--format", "json", "--store", s]);
+    let file = dir.join("export.json");
+    std::fs::write(&file, &export).unwrap();
+    let fresh = dir.join("c.sqlite");
+    let import = |file: &std::path::Path| {
+        billtap(&[
+            "receipts",
+            "import",
+            file.to_str().unwrap(),
+            "--json",
+            "--key",
+            &sb.key,
+            "--store",
+            fresh.to_str().unwrap(),
+        ])
+    };
+    let (code, out, err) = import(&file);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(report["added"], 1);
+    let mut items: Vec<Value> = serde_json::from_str(&export).unwrap();
+    let cose = items[0]["cose"].as_str().unwrap().to_string();
+    use base64::Engine as _;
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(&cose)
+        .unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    items[0]["cose"] = b64(&bytes).into();
+    let forged = dir.join("forged.json");
+    std::fs::write(&forged, serde_json::to_string(&items).unwrap()).unwrap();
+    let other_store = dir.join("d.sqlite");
+    let (code, out, _) = billtap(&[
+        "receipts",
+        "import",
+        forged.to_str().unwrap(),
+        "--json",
+        "--key",
+        &sb.key,
+        "--store",
+        other_store.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let report: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (
+            report["added"].as_u64(),
+            report["refused"][0]["index"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
 }

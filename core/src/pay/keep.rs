@@ -107,7 +107,7 @@ fn json<T: Serialize>(v: &T) -> Result<String, PayError> {
 }
 
 fn stored<T: DeserializeOwned>(text: &str) -> Result<T, PayError> {
-    serde_json::from_str(text)
+    serde_json::from_slice(text.as_bytes())
         .map_err(|e| crate::store::StoreError::Corrupt(format!("a kept record: {e}")).into())
 }
 
@@ -495,6 +495,13 @@ pub fn reminders(
             });
         }
     }
-    out.sort_by_key(|r| (r.status, r.days_left.unwrap_or(i64::MAX), r.bill_id.clone()));
+    // Unstable is enough (bill ids are unique) and shares the sort the library already has.
+    out.sort_unstable_by(|a, b| {
+        (a.status, a.days_left.unwrap_or(i64::MAX), &a.bill_id).cmp(&(
+            b.status,
+            b.days_left.unwrap_or(i64::MAX),
+            &b.bill_id,
+        ))
+    });
     Ok(out)
 }

@@ -658,7 +658,7 @@ impl Payments {
 
     /// One send of the stored bytes (with the client's retries of the same bytes).
     async fn send(&self, row: &mut PaymentRow) -> Result<Sent, PayError> {
-        let req: PreparedRequest = serde_json::from_str(&row.request)
+        let req: PreparedRequest = serde_json::from_slice(row.request.as_bytes())
             .map_err(|e| StoreError::Corrupt(format!("stored request: {e}")))?;
         self.store
             .mark_sent(&row.payment_id, self.clock.now_unix())?;
@@ -838,7 +838,7 @@ impl Payments {
     /// Re-signs a stored payment: same key, same body, a new nonce and timestamp (the old
     /// signature has gone stale); stored before it is sent.
     async fn resign(&self, row: &mut PaymentRow) -> Result<(), PayError> {
-        let old: PreparedRequest = serde_json::from_str(&row.request)
+        let old: PreparedRequest = serde_json::from_slice(row.request.as_bytes())
             .map_err(|e| StoreError::Corrupt(format!("stored request: {e}")))?;
         let (req, ts) = self
             .signed(&old.method, old.path, old.body, &row.idempotency_key)

@@ -218,7 +218,7 @@ pub fn invoice_state_of(
         .invoice_records(Some(payment_id))?
         .first()
         .map(|text| {
-            serde_json::from_str::<StateOnly>(text)
+            serde_json::from_slice::<StateOnly>(text.as_bytes())
                 .map(|s| s.state)
                 .map_err(|e| StoreError::Corrupt(format!("an invoice record: {e}")))
         })
@@ -380,7 +380,10 @@ pub fn receipt_totals(
     for row in store.receipt_totals(filter)? {
         let currency = crate::money::Currency::from_alpha(&row.currency)
             .map_err(|e| StoreError::Corrupt(format!("a receipt's currency: {e}")))?;
-        let amount = crate::money::Money::new(rust_decimal::Decimal::new(row.sum_e4, 4), currency)
+        // A sum of amounts in the currency's minor units has no finer digits: exact.
+        let mut sum = rust_decimal::Decimal::new(row.sum_e4, 4);
+        sum.rescale(currency.minor_units());
+        let amount = crate::money::Money::new(sum, currency)
             .map_err(|e| StoreError::Corrupt(format!("a receipt total: {e}")))?;
         let total = ReceiptTotal {
             key: row.key,
