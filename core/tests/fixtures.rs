@@ -216,3 +216,139 @@ fn a_store_from_the_previous_schema_migrates_without_loss() {
         assert!(s.receipt_claims().unwrap().is_empty());
     }
 }
+
+/// Makes `tests/fixtures/stores/store-v2.sqlite`: the schema of migrations 0001 and 0002 as
+/// issue 11's first part shipped it, with three signed receipts in the format of that time
+/// (no category, no English name) chained as it chained them, and the key they verify with.
+/// Run once with `cargo test -p billtap-core --test fixtures -- --ignored make_store_v2`.
+#[test]
+#[ignore = "regenerates a committed fixture"]
+fn make_store_v2() {
+    use billtap_core::platform::ResponseSigner;
+    use billtap_core::receipts::{ReceiptBody, sign_receipt};
+    use billtap_core::store::{GENESIS_LINK, chain_link, sha256};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/stores/store-v2.sqlite"
+    );
+    let _ = std::fs::remove_file(path);
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(include_str!("../src/store/migrations/0001_payments.sql"))
+        .unwrap();
+    c.execute_batch(include_str!("../src/store/migrations/0002_receipts.sql"))
+        .unwrap();
+    c.pragma_update(None, "user_version", 2).unwrap();
+    let signer = ResponseSigner::generate("sandbox-fixture2").unwrap();
+    let pinned = signer.pinned();
+    c.execute(
+        "INSERT INTO platform_keys (key_id, public_key) VALUES (?1, ?2)",
+        rusqlite::params![pinned.id, pinned.public_key],
+    )
+    .unwrap();
+    let mut prev = GENESIS_LINK.to_vec();
+    for (i, (name, amount, at)) in [
+        ("北京市自来水集团", "268.40", 1_795_000_000i64),
+        ("北京市供电公司", "63.5", 1_795_500_000),
+        ("北京燃气集团", "120", 1_796_000_000),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let seq = i as i64 + 1;
+        let body = ReceiptBody {
+            version: 1,
+            payment_id: format!("PAYV2{seq:015}"),
+            bill_id: Some(format!("B-V2-{seq}")),
+            biller_id: format!("BJ-V2-{seq}"),
+            payee_name: (*name).into(),
+            payee_name_en: None,
+            category: None,
+            payee_account_masked: "****0871".into(),
+            payer_masked: "****0001".into(),
+            amount: (*amount).into(),
+            currency: "CNY".into(),
+            fee: "0.00".into(),
+            paid_at: *at,
+            device_id: "fixture-device-0002".into(),
+        };
+        let cose = sign_receipt(&body, &signer).unwrap();
+        let hash = sha256(&cose);
+        let link = chain_link(seq, &prev, &hash);
+        c.execute(
+            "INSERT INTO receipts (seq, payment_id, local_payment, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link)
+             VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, 'CNY', ?9, ?10, ?11, ?12)",
+            rusqlite::params![seq, body.payment_id, cose, pinned.id, body.biller_id, body.bill_id, body.payee_name, body.amount, body.paid_at, hash, prev, link],
+        )
+        .unwrap();
+        prev = link;
+    }
+    drop(c);
+}
+
+/// A store written by the previous schema (version 2: receipts without categories or English
+/// names) migrates: every receipt kept and still verifying, amounts filterable exactly,
+/// totals and search working on the old entries; opening it again migrates nothing.
+#[test]
+fn a_store_with_receipts_from_the_previous_schema_migrates_without_loss() {
+    use billtap_core::receipts::{history_keys, receipt_totals, verify_history};
+    use billtap_core::store::{ReceiptFilter, Store};
+    let dir = std::env::temp_dir().join(format!("billtap-migrate-v2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("store.sqlite");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/stores/store-v2.sqlite"
+        ),
+        &path,
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+        assert_eq!(s.history().unwrap().len(), 3);
+        let keys = history_keys(&s, None).unwrap().unwrap();
+        let report = verify_history(&s, &keys).unwrap();
+        assert_eq!(
+            (report.entries, report.verified, report.problem),
+            (3, 3, None)
+        );
+        let over_100 = s
+            .receipts(&ReceiptFilter {
+                min_amount: Some("100".parse().unwrap()),
+                ..ReceiptFilter::default()
+            })
+            .unwrap();
+        let ids: Vec<_> = over_100.iter().map(|r| r.receipt.amount.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["120", "268.40"],
+            "amounts filled exactly by the migration"
+        );
+        let found = s
+            .receipts(&ReceiptFilter {
+                search: Some("供电".into()),
+                ..ReceiptFilter::default()
+            })
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        let totals = receipt_totals(&s, &ReceiptFilter::default()).unwrap();
+        let all: Vec<_> = totals
+            .by_category
+            .iter()
+            .map(|t| (t.key.as_str(), t.amount.to_string(), t.count))
+            .collect();
+        assert_eq!(
+            all,
+            [("", "451.90 CNY".to_string(), 3)],
+            "old receipts name no category"
+        );
+        let months: Vec<_> = totals
+            .by_month
+            .iter()
+            .map(|t| (t.key.as_str(), t.count))
+            .collect();
+        assert_eq!(months, [("2026-11", 3)]);
+    }
+}

@@ -17,7 +17,7 @@ CREATE TRIGGER receipts_are_append_only_update BEFORE UPDATE ON receipts
 BEGIN SELECT RAISE(ABORT, 'receipts are append-only'); END;
 
 CREATE INDEX receipts_by_payee ON receipts (payee_name, paid_at DESC, seq DESC);
-CREATE INDEX receipts_by_category ON receipts (category, paid_at DESC);
+CREATE INDEX receipts_by_category ON receipts (category, paid_at DESC, seq DESC);
 
 -- One row per distinct payee: search matches names here (a few thousand at most), then reads
 -- each matching payee's newest receipts through receipts_by_payee.
@@ -26,6 +26,26 @@ CREATE TABLE receipt_payees (
     name_en TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO receipt_payees (name) SELECT DISTINCT payee_name FROM receipts;
+
+-- The sub-categories in the history (a few dozen): a category filter reads each one's newest
+-- receipts through receipts_by_category, as search does per payee.
+CREATE TABLE receipt_categories (category TEXT PRIMARY KEY) WITHOUT ROWID;
+INSERT OR IGNORE INTO receipt_categories SELECT DISTINCT category FROM receipts WHERE category IS NOT NULL;
+
+-- Running sums per month (China time), sub-category ('' for none) and currency, kept as
+-- receipts are appended: totals over the whole history without reading it.
+CREATE TABLE receipt_sums (
+    month    TEXT    NOT NULL,
+    category TEXT    NOT NULL,
+    currency TEXT    NOT NULL,
+    sum_e4   INTEGER NOT NULL,
+    count    INTEGER NOT NULL,
+    PRIMARY KEY (month, category, currency)
+) WITHOUT ROWID;
+INSERT INTO receipt_sums
+    SELECT strftime('%Y-%m', paid_at + 28800, 'unixepoch'), COALESCE(category, ''), currency,
+           SUM(amount_e4), COUNT(*)
+    FROM receipts GROUP BY 1, 2, 3;
 
 -- Signed platform responses kept for offline use (the catalog), verified again on every load.
 CREATE TABLE cached_responses (
