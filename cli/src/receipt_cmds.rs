@@ -17,30 +17,8 @@ fn open(store: Option<&Path>) -> Result<Store> {
 
 /// `YYYY-MM-DD` → Unix seconds at 00:00 China Standard Time (UTC+8), the platform's day.
 fn day(text: &str) -> Result<i64> {
-    let bad = || anyhow!("{text:?} is not a date like 2026-12-01");
-    let mut parts = text.split('-');
-    let (Some(y), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    let (y, m, d): (i64, i64, i64) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Ok(days * 86_400 - 8 * 3600)
+    billtap_core::dates::china_day_start(text)
+        .ok_or_else(|| anyhow!("{text:?} is not a date like 2026-12-01"))
 }
 
 fn row_json(r: &ReceiptRow) -> serde_json::Value {

@@ -33,8 +33,6 @@ pub fn invoice_states(delivery_kind: &str) -> &'static [InvoiceState] {
 pub struct PaidPayment {
     /// Amount in fen.
     pub amount_fen: i64,
-    /// The payee.
-    pub biller_id: String,
     /// The customer who paid (through the paying device).
     pub customer: Option<String>,
 }
@@ -69,15 +67,14 @@ impl Db {
     pub fn paid_payment(&self, payment_id: &str) -> rusqlite::Result<Option<PaidPayment>> {
         conn(self)?
             .query_row(
-                "SELECT p.amount_fen, p.biller_id, c.customer FROM payments p
+                "SELECT p.amount_fen, c.customer FROM payments p
                  LEFT JOIN device_customers c ON c.device_id = p.device_id
                  WHERE p.payment_id = ?1 AND p.accepted = 1",
                 [payment_id],
                 |r| {
                     Ok(PaidPayment {
                         amount_fen: r.get(0)?,
-                        biller_id: r.get(1)?,
-                        customer: r.get(2)?,
+                        customer: r.get(1)?,
                     })
                 },
             )

@@ -83,7 +83,23 @@ async fn an_invoice_by_each_delivery_goes_through_its_states_and_shows_on_the_re
         409,
         "delivered is final"
     );
-    // One invoice per payment.
+    // The same request again (its answer lost) gets the same invoice, now delivered; another
+    // delivery for the same payment is refused: one invoice per payment.
+    let same = pay
+        .request_invoice(
+            &by_email,
+            "张三",
+            None,
+            InvoiceDelivery::Email {
+                address: "zhang.san@example.com".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (same.invoice_id.as_str(), same.state),
+        (inv.invoice_id.as_str(), InvoiceState::Delivered)
+    );
     let again = pay
         .request_invoice(
             &by_email,

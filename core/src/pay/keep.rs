@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::{PayError, Payments, not_ours, problem_kind, random_id};
 use crate::money::Money;
 use crate::platform::api::{
-    Bill, Invoice, InvoiceDelivery, InvoiceRequest, InvoiceState, SavedAccount, SavedAccountInput,
+    Bill, Invoice, InvoiceDelivery, InvoiceRequest, SavedAccount, SavedAccountInput,
     SavedAccountList,
 };
 use crate::platform::{FailureKind, PlatformError, decode_verified};
@@ -190,7 +190,8 @@ impl Payments {
 
     /// Requests an invoice for a completed payment (billtap's id or the platform's), to be
     /// e-mailed, picked up at an outlet (the answer carries the outlet and a pick-up code) or
-    /// sent by express. Kept in the store.
+    /// sent by express. Kept in the store. Asking again the same way (an answer lost on the
+    /// way) gets the same invoice back; another way is refused (one invoice per payment).
     pub async fn request_invoice(
         &self,
         payment: &str,
@@ -209,7 +210,7 @@ impl Payments {
             delivery,
         })?;
         let invoice: Invoice = self.customer_call("POST", "/v1/invoices", body).await?;
-        if invoice.payment_id != payment_id || invoice.state != InvoiceState::Requested {
+        if invoice.payment_id != payment_id {
             return Err(not_ours());
         }
         self.keep_invoice(&invoice)?;
@@ -217,7 +218,7 @@ impl Payments {
     }
 
     /// Asks the platform where an invoice stands and keeps the answer; offline (unreachable),
-    /// the kept record. `None` only for an invoice neither knows.
+    /// the kept record (an error only when neither has it).
     pub async fn invoice_status(&self, invoice_id: &str) -> Result<Invoice, PayError> {
         let id = id_segment("invoice", invoice_id)?;
         match self

@@ -597,34 +597,13 @@ impl Store {
             return sums_by_month_and_category(&conn, f.category.as_deref());
         }
         let (clause, args) = filter_clause(f)?;
-        let mut out = Vec::new();
-        for (by, key) in [
-            (
-                TotalBy::Month,
-                "strftime('%Y-%m', paid_at + 28800, 'unixepoch')",
-            ),
-            (
-                TotalBy::Category,
-                "CASE WHEN category IS NULL THEN '' WHEN instr(category, '.') > 0 THEN substr(category, 1, instr(category, '.') - 1) ELSE category END",
-            ),
-        ] {
-            let mut st = conn.prepare(&format!(
-                "SELECT {key} AS k, currency, SUM(amount_e4), COUNT(*) FROM receipts WHERE {clause} GROUP BY k, currency ORDER BY k DESC, currency"
-            ))?;
-            let rows = st.query_map(rusqlite::params_from_iter(&args), |r| {
-                Ok(TotalRow {
-                    by,
-                    key: r.get(0)?,
-                    currency: r.get(1)?,
-                    sum_e4: r.get(2)?,
-                    count: r.get(3)?,
-                })
-            })?;
-            for row in rows {
-                out.push(row?);
-            }
-        }
-        Ok(out)
+        grouped_totals(
+            &conn,
+            "strftime('%Y-%m', paid_at + 28800, 'unixepoch')",
+            "SUM(amount_e4), COUNT(*) FROM receipts",
+            &clause,
+            &args,
+        )
     }
 
     /// The whole history in chain order, for verification.
@@ -850,18 +829,35 @@ fn sums_by_month_and_category(
     category: Option<&str>,
 ) -> Result<Vec<TotalRow>, StoreError> {
     let (clause, args) = category.map_or_else(|| ("1".to_string(), Vec::new()), category_clause);
+    grouped_totals(
+        conn,
+        "month",
+        "SUM(sum_e4), SUM(count) FROM receipt_sums",
+        &clause,
+        &args,
+    )
+}
+
+/// Sums and counts per month (`month_key`) and per top-level category, each per currency,
+/// from `sums_from` (`SUM…, COUNT… FROM table`) rows matching `clause`.
+fn grouped_totals(
+    conn: &Connection,
+    month_key: &str,
+    sums_from: &str,
+    clause: &str,
+    args: &[rusqlite::types::Value],
+) -> Result<Vec<TotalRow>, StoreError> {
+    // A receipt without a category (older ones) is under ''.
+    let top_category = "CASE WHEN category IS NULL THEN '' WHEN instr(category, '.') > 0 THEN substr(category, 1, instr(category, '.') - 1) ELSE category END";
     let mut out = Vec::new();
     for (by, key) in [
-        (TotalBy::Month, "month"),
-        (
-            TotalBy::Category,
-            "CASE WHEN instr(category, '.') > 0 THEN substr(category, 1, instr(category, '.') - 1) ELSE category END",
-        ),
+        (TotalBy::Month, month_key),
+        (TotalBy::Category, top_category),
     ] {
         let mut st = conn.prepare(&format!(
-            "SELECT {key} AS k, currency, SUM(sum_e4), SUM(count) FROM receipt_sums WHERE {clause} GROUP BY k, currency ORDER BY k DESC, currency"
+            "SELECT {key} AS k, currency, {sums_from} WHERE {clause} GROUP BY k, currency ORDER BY k DESC, currency"
         ))?;
-        let rows = st.query_map(rusqlite::params_from_iter(&args), |r| {
+        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
             Ok(TotalRow {
                 by,
                 key: r.get(0)?,
