@@ -739,6 +739,58 @@ mod tests {
     }
 
     #[test]
+    fn an_import_keeps_what_verifies_in_order_and_refuses_forged_and_wrong_key_receipts() {
+        let (_, store, _) = stored("import", 1);
+        let signer = ResponseSigner::generate("platform-1").unwrap();
+        let keys_of_signer = PinnedKeys::parse(&[signer.pinned().to_entry()]).unwrap();
+        let receipt = |i: usize, s: &ResponseSigner| {
+            let mut b = body();
+            b.payment_id = format!("IMP{i:04}");
+            b.paid_at += 1_000 + i as i64;
+            sign_receipt(&b, s).unwrap()
+        };
+        let impostor = ResponseSigner::generate("platform-1").unwrap(); // same key id, other key
+        let stranger = ResponseSigner::generate("unknown-key").unwrap();
+        let genuine = receipt(1, &signer);
+        let mut flipped = receipt(2, &signer);
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x01;
+        let batch = vec![
+            genuine.clone(),
+            receipt(3, &impostor),
+            flipped,
+            receipt(4, &stranger),
+            b"not a receipt".to_vec(),
+            vec![0u8; MAX_RECEIPT_BYTES + 1],
+            genuine.clone(),
+            receipt(5, &signer),
+        ];
+        let report = import_receipts(&store, &keys_of_signer, &batch).unwrap();
+        let refused: Vec<u64> = report.refused.iter().map(|r| r.index).collect();
+        assert_eq!(refused, [1, 2, 3, 4, 5]);
+        assert_eq!(
+            (report.added, report.already_kept),
+            (2, 1),
+            "a repeat in the batch is kept once"
+        );
+        let ids: Vec<String> = store
+            .history()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.receipt.payment_id)
+            .collect();
+        assert_eq!(
+            ids,
+            ["PAY0000", "IMP0001", "IMP0005"],
+            "appended in the order given"
+        );
+        // Importing the same again adds nothing and loses nothing.
+        let again = import_receipts(&store, &keys_of_signer, &batch[..1]).unwrap();
+        assert_eq!((again.added, again.already_kept), (0, 1));
+        assert_eq!(store.history().unwrap().len(), 3);
+    }
+
+    #[test]
     fn a_signed_receipt_verifies_and_any_change_or_other_key_is_refused() {
         let signer = ResponseSigner::generate("platform-1").unwrap();
         let keys = PinnedKeys::parse(&[signer.pinned().to_entry()]).unwrap();
