@@ -15,5 +15,6 @@ pub mod ports;
 pub mod receipts;
 pub mod scan;
 pub mod store;
+pub mod topup;
 
 pub use money::{Currency, Money, MoneyError};

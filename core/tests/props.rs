@@ -261,3 +261,36 @@ proptest! {
         let _ = billtap_core::dates::parse_day(&text);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Any command APDU round-trips through its bytes, short or extended.
+    #[test]
+    fn apdu_commands_round_trip(cla in any::<u8>(), ins in any::<u8>(), p1 in any::<u8>(), p2 in any::<u8>(),
+                                data in proptest::collection::vec(any::<u8>(), 0..400),
+                                le in proptest::option::of(1u32..=65_536)) {
+        use billtap_core::topup::apdu::Command;
+        let mut c = Command::new(cla, ins, p1, p2).with_data(data);
+        c.le = le;
+        let bytes = c.to_bytes().unwrap();
+        prop_assert_eq!(Command::parse(&bytes).unwrap(), c);
+    }
+
+    /// No bytes make the APDU readers or the simulated card panic; the card always answers
+    /// with a status word.
+    #[test]
+    fn card_bytes_never_panic(apdus in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..12)) {
+        use billtap_core::topup::apdu::{Command, Response};
+        let mut card = billtap_core::topup::sim::SimulatedCard::new(&[0x11; 16], &[0x22; 16], 1, [1; 10], 1_000);
+        for a in &apdus {
+            let _ = Command::parse(a);
+            if let Ok(r) = Response::parse(a) {
+                let _ = billtap_core::topup::pboc::LoadInit::parse(&r.data);
+            }
+            let answer = card.transceive(a);
+            prop_assert!(Response::parse(&answer).is_ok());
+        }
+        prop_assert_eq!(card.balance(), 1_000, "random bytes never load value");
+    }
+}

@@ -1,0 +1,379 @@
+//! A simulated PBOC e-purse card that speaks the real APDUs (SELECT, READ BINARY 0015, GET
+//! BALANCE, INITIALIZE FOR LOAD, CREDIT FOR LOAD, READ RECORD of the transaction log), with
+//! keys diversified from an issuer's master keys as a card maker would personalise it. For
+//! tests and the demo; any bytes in get an answer, never a panic.
+
+use zeroize::Zeroizing;
+
+use super::apdu::{Command, Response};
+use super::pboc::{
+    AID_CITY_UNION, AID_T_UNION, ALG_DES, Key8, Key16, LoadInit, LoadTerms, PSE, Stamp, diversify,
+    load_session_key, mac1, mac2, tac, tac_key,
+};
+
+/// The most an e-purse holds (1,000 yuan, in fen), as transit cards cap it.
+pub const MAX_BALANCE: u32 = 100_000;
+
+/// One entry of the card's transaction log (SFI 0x18), 23 bytes on the card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// The online counter of the load.
+    pub counter: u16,
+    /// Amount (fen).
+    pub amount: u32,
+    /// Transaction type (2: load).
+    pub kind: u8,
+    /// The terminal.
+    pub terminal: [u8; 6],
+    /// Date and time.
+    pub stamp: Stamp,
+}
+
+impl LogEntry {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(23);
+        out.extend_from_slice(&self.counter.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0]); // overdraft limit
+        out.extend_from_slice(&self.amount.to_be_bytes());
+        out.push(self.kind);
+        out.extend_from_slice(&self.terminal);
+        out.extend_from_slice(&self.stamp.date);
+        out.extend_from_slice(&self.stamp.time);
+        out
+    }
+}
+
+struct PendingLoad {
+    terms: LoadTerms,
+    session: Key8,
+    counter: [u8; 2],
+}
+
+/// A simulated e-purse card.
+pub struct SimulatedCard {
+    file_0015: [u8; 30],
+    dlk: Key16,
+    dtk: Key16,
+    key_version: u8,
+    balance: u32,
+    counter: u16,
+    selected: bool,
+    pending: Option<PendingLoad>,
+    log: Vec<LogEntry>,
+}
+
+impl std::fmt::Debug for SimulatedCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SimulatedCard(balance {}, counter {})",
+            self.balance, self.counter
+        )
+    }
+}
+
+fn status(sw: u16) -> Vec<u8> {
+    Response::status(sw).to_bytes()
+}
+
+fn ok(data: Vec<u8>) -> Vec<u8> {
+    Response {
+        data,
+        sw: super::apdu::StatusWord::OK,
+    }
+    .to_bytes()
+}
+
+impl SimulatedCard {
+    /// A T-Union card with this serial number and balance, its load and TAC keys diversified
+    /// from the issuer's master keys (key version `key_version`).
+    pub fn new(
+        load_master: &[u8; 16],
+        tac_master: &[u8; 16],
+        key_version: u8,
+        serial: [u8; 10],
+        balance: u32,
+    ) -> Self {
+        let mut file = [0u8; 30];
+        // Issuer id (a city's transit company), application type 02 (e-purse), version 01.
+        file[..8].copy_from_slice(&[0x02, 0x15, 0x10, 0x00, 0xFF, 0xFF, 0xFF, 0xFF]);
+        file[8] = 0x02;
+        file[9] = 0x01;
+        file[10..20].copy_from_slice(&serial);
+        file[20..24].copy_from_slice(&[0x20, 0x24, 0x01, 0x01]);
+        file[24..28].copy_from_slice(&[0x20, 0x34, 0x12, 0x31]);
+        let mut diversifier = [0u8; 8];
+        diversifier.copy_from_slice(&serial[2..]);
+        SimulatedCard {
+            file_0015: file,
+            dlk: diversify(load_master, &diversifier),
+            dtk: diversify(tac_master, &diversifier),
+            key_version,
+            balance,
+            counter: 0,
+            selected: false,
+            pending: None,
+            log: Vec::new(),
+        }
+    }
+
+    /// The balance (fen).
+    pub fn balance(&self) -> u32 {
+        self.balance
+    }
+
+    /// The online transaction counter (loads completed).
+    pub fn counter(&self) -> u16 {
+        self.counter
+    }
+
+    /// Answers one command APDU.
+    pub fn transceive(&mut self, apdu: &[u8]) -> Vec<u8> {
+        let Ok(c) = Command::parse(apdu) else {
+            return status(0x6700);
+        };
+        match (c.cla, c.ins) {
+            (0x00, 0xA4) => self.select(&c),
+            (0x00, 0xB0) if self.selected => self.read_binary(&c),
+            (0x00, 0xB2) if self.selected => self.read_record(&c),
+            (0x80, 0x5C) if self.selected => ok(self.balance.to_be_bytes().to_vec()),
+            (0x80, 0x50) if self.selected => self.initialize_for_load(&c),
+            (0x80, 0x52) if self.selected => self.credit_for_load(&c),
+            (0x00 | 0x80, 0xB0 | 0xB2 | 0x5C | 0x50 | 0x52) => status(0x6986),
+            (0x00 | 0x80, _) => status(0x6D00),
+            _ => status(0x6E00),
+        }
+    }
+
+    fn select(&mut self, c: &Command) -> Vec<u8> {
+        let known = [PSE, AID_T_UNION, AID_CITY_UNION];
+        if c.p1 != 0x04 || !known.contains(&c.data.as_slice()) {
+            self.selected = false;
+            return status(0x6A82);
+        }
+        self.selected = true;
+        self.pending = None;
+        // FCI: 6F { 84 name, A5 { 9F08 version 02 } }.
+        let mut fci = vec![0x84, c.data.len() as u8];
+        fci.extend_from_slice(&c.data);
+        fci.extend_from_slice(&[0xA5, 0x04, 0x9F, 0x08, 0x01, 0x02]);
+        let mut out = vec![0x6F, fci.len() as u8];
+        out.extend_from_slice(&fci);
+        ok(out)
+    }
+
+    fn read_binary(&self, c: &Command) -> Vec<u8> {
+        if c.p1 != 0x95 {
+            return status(0x6A82);
+        }
+        let offset = usize::from(c.p2);
+        let want = c.le.map_or(30, |l| l as usize);
+        match self.file_0015.get(offset..) {
+            Some(rest) if !rest.is_empty() => ok(rest.iter().take(want).copied().collect()),
+            _ => status(0x6B00),
+        }
+    }
+
+    fn read_record(&self, c: &Command) -> Vec<u8> {
+        // P2 = SFI 0x18 << 3 | 4: record number P1, 1 the newest.
+        if c.p2 != (0x18 << 3 | 4) {
+            return status(0x6A82);
+        }
+        let n = usize::from(c.p1);
+        match n.checked_sub(1).and_then(|i| self.log.iter().rev().nth(i)) {
+            Some(e) => ok(e.to_bytes()),
+            None => status(0x6A83),
+        }
+    }
+
+    fn initialize_for_load(&mut self, c: &Command) -> Vec<u8> {
+        let Ok(d) = <[u8; 11]>::try_from(c.data.as_slice()) else {
+            return status(0x6700);
+        };
+        if c.p1 != 0x00 || c.p2 != 0x02 {
+            return status(0x6A86);
+        }
+        let [_key_index, a0, a1, a2, a3, t0, t1, t2, t3, t4, t5] = d;
+        let terms = LoadTerms {
+            amount: u32::from_be_bytes([a0, a1, a2, a3]),
+            terminal: [t0, t1, t2, t3, t4, t5],
+        };
+        if terms.amount == 0
+            || self
+                .balance
+                .checked_add(terms.amount)
+                .is_none_or(|b| b > MAX_BALANCE)
+        {
+            return status(0x6A80);
+        }
+        let mut random = [0u8; 4];
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).is_err() {
+            return status(0x6581);
+        }
+        let counter = self.counter.to_be_bytes();
+        let session = load_session_key(&self.dlk, random, counter);
+        let init = LoadInit {
+            old_balance: self.balance,
+            counter,
+            key_version: self.key_version,
+            algorithm: ALG_DES,
+            random,
+            mac1: mac1(&session, self.balance, &terms),
+        };
+        self.pending = Some(PendingLoad {
+            terms,
+            session,
+            counter,
+        });
+        ok(init.to_bytes())
+    }
+
+    fn credit_for_load(&mut self, c: &Command) -> Vec<u8> {
+        let Some(p) = self.pending.take() else {
+            return status(0x6985);
+        };
+        let Ok(d) = <[u8; 11]>::try_from(c.data.as_slice()) else {
+            return status(0x6700);
+        };
+        let [y0, y1, y2, y3, h0, h1, h2, m0, m1, m2, m3] = d;
+        let stamp = Stamp {
+            date: [y0, y1, y2, y3],
+            time: [h0, h1, h2],
+        };
+        if mac2(&p.session, &p.terms, &stamp) != [m0, m1, m2, m3] {
+            return status(0x9302);
+        }
+        self.balance = self.balance.saturating_add(p.terms.amount);
+        self.counter = self.counter.wrapping_add(1);
+        self.log.push(LogEntry {
+            counter: u16::from_be_bytes(p.counter),
+            amount: p.terms.amount,
+            kind: super::pboc::LOAD_TYPE,
+            terminal: p.terms.terminal,
+            stamp,
+        });
+        let key = tac_key(&self.dtk);
+        ok(tac(&key, self.balance, p.counter, &p.terms, &stamp).to_vec())
+    }
+
+    /// The issuer's card keys for this card (what the issuer derives; for tests of the issuer).
+    pub fn keys(&self) -> (Key16, Key16) {
+        (Zeroizing::new(*self.dlk), Zeroizing::new(*self.dtk))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::super::apdu::Response;
+    use super::super::pboc::*;
+    use super::*;
+
+    const MK: [u8; 16] = [0x11; 16];
+    const TK: [u8; 16] = [0x22; 16];
+
+    fn card() -> SimulatedCard {
+        SimulatedCard::new(
+            &MK,
+            &TK,
+            1,
+            [0x31, 0x04, 0x10, 0, 0x75, 0x11, 0x32, 0, 0x98, 0x83],
+            1_000,
+        )
+    }
+
+    fn send(card: &mut SimulatedCard, c: Command) -> Response {
+        Response::parse(&card.transceive(&c.to_bytes().unwrap())).unwrap()
+    }
+
+    /// A whole load as the issuer would run it against the card, with the issuer's own key
+    /// derivation from what the card reports.
+    #[test]
+    fn a_load_credits_the_card_once_and_its_tac_checks() {
+        let mut c = card();
+        assert_eq!(send(&mut c, get_balance()).sw.0, 0x6986, "nothing selected");
+        assert!(send(&mut c, select(AID_T_UNION)).sw.is_ok());
+        let info = CardInfo::parse(&send(&mut c, read_0015()).ok_data("read").unwrap()).unwrap();
+        let balance = send(&mut c, get_balance()).ok_data("balance").unwrap();
+        assert_eq!(balance, 1_000u32.to_be_bytes());
+        let terms = LoadTerms {
+            amount: 5_000,
+            terminal: [0, 0, 0, 0, 0x12, 0x34],
+        };
+        let init = LoadInit::parse(
+            &send(&mut c, initialize_for_load(1, &terms))
+                .ok_data("init")
+                .unwrap(),
+        )
+        .unwrap();
+        // The issuer: keys from the master keys and the serial the card reported.
+        let dlk = diversify(&MK, &info.diversifier());
+        let dtk = diversify(&TK, &info.diversifier());
+        let session = load_session_key(&dlk, init.random, init.counter);
+        assert_eq!(mac1(&session, init.old_balance, &terms), init.mac1);
+        let stamp = Stamp {
+            date: [0x20, 0x26, 0x12, 0x02],
+            time: [0x10, 0x30, 0x00],
+        };
+        // A wrong MAC2 is refused and credits nothing.
+        let bad = send(&mut c, credit_for_load(&stamp, [0; 4]));
+        assert_eq!((bad.sw.0, c.balance()), (0x9302, 1_000));
+        // And the load must start again: a credit without an initialisation is refused.
+        assert_eq!(send(&mut c, credit_for_load(&stamp, [0; 4])).sw.0, 0x6985);
+        let init = LoadInit::parse(
+            &send(&mut c, initialize_for_load(1, &terms))
+                .ok_data("init")
+                .unwrap(),
+        )
+        .unwrap();
+        let session = load_session_key(&dlk, init.random, init.counter);
+        let tac_bytes = send(
+            &mut c,
+            credit_for_load(&stamp, mac2(&session, &terms, &stamp)),
+        )
+        .ok_data("credit")
+        .unwrap();
+        assert_eq!((c.balance(), c.counter()), (6_000, 1));
+        assert_eq!(
+            tac_bytes,
+            tac(&tac_key(&dtk), 6_000, init.counter, &terms, &stamp)
+        );
+        // Once: the same credit again finds no load in progress.
+        let again = send(
+            &mut c,
+            credit_for_load(&stamp, mac2(&session, &terms, &stamp)),
+        );
+        assert_eq!((again.sw.0, c.balance()), (0x6985, 6_000));
+        // The log has it, newest first.
+        let rec = send(
+            &mut c,
+            Command::new(0x00, 0xB2, 1, 0x18 << 3 | 4).with_le(23),
+        )
+        .ok_data("log")
+        .unwrap();
+        assert_eq!(rec.len(), 23);
+        assert_eq!(&rec[5..9], &5_000u32.to_be_bytes());
+        // Over the cap is refused.
+        let over = LoadTerms {
+            amount: MAX_BALANCE,
+            ..terms
+        };
+        assert_eq!(send(&mut c, initialize_for_load(1, &over)).sw.0, 0x6A80);
+    }
+
+    #[test]
+    fn any_bytes_get_an_answer() {
+        let mut c = card();
+        for bad in [
+            &b""[..],
+            &[0x00],
+            &[0xFF; 4],
+            &[0x80, 0x50, 0, 2, 3, 1],
+            &[0x00, 0xA4, 4, 0, 2, 1, 2],
+        ] {
+            let r = Response::parse(&c.transceive(bad)).unwrap();
+            assert!(!r.sw.is_ok(), "{bad:?}");
+        }
+    }
+}

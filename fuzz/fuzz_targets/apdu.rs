@@ -1,0 +1,22 @@
+//! What top-up reads from a card or a reader: response APDUs, card answers (INITIALIZE FOR
+//! LOAD, file 0015), and command APDUs (the simulated card's side, which answers anything).
+#![no_main]
+use billtap_core::topup::apdu::{Command, Response};
+use billtap_core::topup::pboc::{CardInfo, LoadInit};
+use billtap_core::topup::sim::SimulatedCard;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(r) = Response::parse(data) {
+        let _ = r.sw.meaning();
+        let _ = LoadInit::parse(&r.data);
+        let _ = CardInfo::parse(&r.data);
+    }
+    if let Ok(c) = Command::parse(data) {
+        let _ = c.to_bytes();
+    }
+    let mut card = SimulatedCard::new(&[0x11; 16], &[0x22; 16], 1, [1; 10], 1_000);
+    for apdu in data.split(|b| *b == 0xFF) {
+        let _ = card.transceive(apdu);
+    }
+});
