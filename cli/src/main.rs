@@ -347,6 +347,9 @@ enum ReceiptsCommand {
         /// Pixels per module for PNG.
         #[arg(long, default_value_t = 6)]
         scale: u32,
+        /// One JSON object: the code's text (and the file written, if any), no terminal QR.
+        #[arg(long)]
+        json: bool,
     },
     /// Every receipt, oldest first.
     Export {
@@ -631,8 +634,24 @@ fn main() -> ExitCode {
             ReceiptsCommand::Show { id, json } => receipt_cmds::cmd_show(store, &g.keys, &id, json),
             ReceiptsCommand::Verify { json } => receipt_cmds::cmd_verify(store, &g.keys, json),
             ReceiptsCommand::Export { format } => receipt_cmds::cmd_export(store, &format),
-            ReceiptsCommand::Qr { id, out, scale } => receipt_cmds::receipt_qr_text(store, &id)
-                .and_then(|text| cmd_qr(&text, out.as_deref(), scale)),
+            ReceiptsCommand::Qr {
+                id,
+                out,
+                scale,
+                json,
+            } => receipt_cmds::receipt_qr_text(store, &id).and_then(|text| {
+                if !json {
+                    return cmd_qr(&text, out.as_deref(), scale);
+                }
+                if let Some(path) = out.as_deref() {
+                    cmd_qr(&text, Some(path), scale)?;
+                }
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "text": text, "characters": text.len(), "out": out})
+                );
+                Ok(FOUND)
+            }),
         },
         Command::Parse { text, json } => cmd_parse(&text, json),
         Command::Qr { text, out, scale } => cmd_qr(&text, out.as_deref(), scale),
