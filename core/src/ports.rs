@@ -211,3 +211,41 @@ pub trait Signer: Send + Sync {
     /// user presence, and so may take seconds.
     async fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>, SignerError>;
 }
+
+/// Why a card exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
+pub enum CardError {
+    /// The card left the field (the user moved the phone): a command may or may not have run.
+    #[error("the card was moved away; hold it still against the phone and tap again")]
+    TagLost,
+    /// The card did not answer in time.
+    #[error("the card did not answer in time; tap again")]
+    Timeout,
+    /// The reader failed otherwise.
+    #[error("the card reader failed: {reason}")]
+    Io {
+        /// What the host said.
+        reason: String,
+    },
+}
+
+#[cfg(feature = "uniffi")]
+impl From<uniffi::UnexpectedUniFFICallbackError> for CardError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        CardError::Io {
+            reason: format!("the app's card transport threw: {}", e.reason),
+        }
+    }
+}
+
+/// The NFC card in the field: Android `IsoDep`, iOS `NFCISO7816Tag`, a desktop reader, or
+/// billtap's simulated card. One command APDU in, its response (data ‖ SW1 SW2) out.
+#[cfg_attr(feature = "uniffi", uniffi::export(with_foreign))]
+#[async_trait::async_trait]
+pub trait CardTransport: Send + Sync {
+    /// Sends one command APDU and returns the card's response bytes.
+    async fn transceive(&self, apdu: Vec<u8>) -> Result<Vec<u8>, CardError>;
+    /// The longest command the reader sends in one exchange (`IsoDep.getMaxTransceiveLength`).
+    fn max_transceive_length(&self) -> u32;
+}

@@ -6,7 +6,10 @@
 
 pub mod apdu;
 pub mod pboc;
+mod read;
 pub mod sim;
+
+pub use read::{CardState, CardTransaction, exchange, read_card};
 
 /// Why a top-up step failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,4 +30,7 @@ pub enum TopupError {
     /// A MAC or TAC does not check: the card or the issuer is not who it claims.
     #[error("{0}")]
     Crypto(String),
+    /// The exchange with the card failed (moved away, timed out, reader error).
+    #[error(transparent)]
+    Transport(#[from] crate::ports::CardError),
 }

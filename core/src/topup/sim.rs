@@ -262,6 +262,90 @@ impl SimulatedCard {
     }
 }
 
+/// A fault the simulated card injects at one exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardFault {
+    /// The card leaves the field before the command reaches it: nothing runs.
+    LostBefore,
+    /// The card runs the command, then leaves before its answer arrives (a torn exchange).
+    TornAfter,
+    /// The card does not answer in time (and did not run the command).
+    Timeout,
+}
+
+/// The simulated card as a [`CardTransport`], with faults at chosen exchanges.
+#[derive(Debug)]
+pub struct SimTransport {
+    card: std::sync::Mutex<SimulatedCard>,
+    faults: std::sync::Mutex<Vec<(u32, CardFault)>>,
+    exchanges: std::sync::atomic::AtomicU32,
+}
+
+impl SimTransport {
+    /// A reader with this card in its field.
+    pub fn new(card: SimulatedCard) -> Self {
+        SimTransport {
+            card: std::sync::Mutex::new(card),
+            faults: std::sync::Mutex::new(Vec::new()),
+            exchanges: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// Injects `fault` at exchange number `n` (1 is the next one).
+    pub fn fail_at(&self, n: u32, fault: CardFault) {
+        let at = self.exchanges() + n;
+        self.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((at, fault));
+    }
+
+    /// Exchanges so far.
+    pub fn exchanges(&self) -> u32 {
+        self.exchanges.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The card (to read its balance, or take it out of the field).
+    pub fn card(&self) -> std::sync::MutexGuard<'_, SimulatedCard> {
+        self.card
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::CardTransport for SimTransport {
+    async fn transceive(&self, apdu: Vec<u8>) -> Result<Vec<u8>, crate::ports::CardError> {
+        use crate::ports::CardError;
+        let n = self
+            .exchanges
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            .saturating_add(1);
+        let fault = {
+            let mut faults = self
+                .faults
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let hit = faults.iter().position(|(at, _)| *at == n);
+            hit.map(|i| faults.swap_remove(i).1)
+        };
+        match fault {
+            Some(CardFault::LostBefore) => Err(CardError::TagLost),
+            Some(CardFault::Timeout) => Err(CardError::Timeout),
+            Some(CardFault::TornAfter) => {
+                let _ = self.card().transceive(&apdu);
+                Err(CardError::TagLost)
+            }
+            None => Ok(self.card().transceive(&apdu)),
+        }
+    }
+
+    fn max_transceive_length(&self) -> u32 {
+        // What Android's IsoDep reports for most cards without extended length.
+        261
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -360,6 +444,40 @@ mod tests {
             ..terms
         };
         assert_eq!(send(&mut c, initialize_for_load(1, &over)).sw.0, 0x6A80);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_tap_reads_serial_balance_and_log_and_faults_are_typed() {
+        use crate::ports::CardError;
+        use crate::topup::{TopupError, read_card};
+        let t = SimTransport::new(card());
+        let state = read_card(&t).await.unwrap();
+        assert_eq!(state.application, "t-union");
+        assert_eq!(state.serial, "31041000751132009883");
+        assert_eq!((state.balance_fen, state.transactions.len()), (1_000, 0));
+        assert!(
+            !format!("{state:?}").contains("751132"),
+            "the card number is masked"
+        );
+        for fault in [CardFault::LostBefore, CardFault::TornAfter] {
+            t.fail_at(2, fault);
+            assert!(matches!(
+                read_card(&t).await,
+                Err(TopupError::Transport(CardError::TagLost))
+            ));
+        }
+        t.fail_at(1, CardFault::Timeout);
+        assert!(matches!(
+            read_card(&t).await,
+            Err(TopupError::Transport(CardError::Timeout))
+        ));
+        // Longer than the reader takes: refused before it is sent.
+        let long = Command::new(0, 0xD6, 0, 0).with_data(vec![0; 300]);
+        assert!(matches!(
+            crate::topup::exchange(&t, &long).await,
+            Err(TopupError::Apdu(_))
+        ));
+        assert_eq!(read_card(&t).await.unwrap().balance_fen, 1_000);
     }
 
     #[test]
