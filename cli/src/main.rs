@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod card_cmds;
 mod keep_cmds;
 mod pay_cmds;
 mod platform_cmds;
@@ -197,6 +198,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// NFC transit and meter cards: `card read` taps one and shows its balance and log.
+    Card {
+        #[command(subcommand)]
+        command: CardCommand,
+    },
     /// This device's id, public key and registration state (no network).
     Device {
         /// JSON output.
@@ -209,6 +215,22 @@ enum Command {
         /// Also save the synthetic camera frame as PNG.
         #[arg(long)]
         save_frame: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CardCommand {
+    /// Read the card in the field: serial number, validity, balance, newest transactions.
+    Read {
+        /// sim (billtap's simulated card), exec:CMD (hex lines over a command), nfc (libnfc).
+        #[arg(long, default_value = "sim")]
+        reader: String,
+        /// The simulated card's file (default: sim-card.json next to the store).
+        #[arg(long)]
+        card: Option<PathBuf>,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -533,6 +555,9 @@ fn main() -> ExitCode {
             ..
         } => pay_cmds::cmd_resume(&g.platform(platform), store, &funding.from, json),
         Command::Device { json } => pay_cmds::cmd_device(store, json),
+        Command::Card {
+            command: CardCommand::Read { reader, card, json },
+        } => card_cmds::cmd_read(&reader, card.as_deref(), store, json),
         Command::Invoice { command } => match command {
             InvoiceCommand::Request {
                 payment_id,

@@ -586,3 +586,49 @@ fn keep_commands_invoices_accounts_reminders_totals_and_import() {
         (Some(0), Some(0))
     );
 }
+
+#[test]
+fn card_read_taps_the_simulated_card_and_an_exec_reader() {
+    let dir = std::env::temp_dir().join(format!("billtap-cli-card-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let card = dir.join("card.json");
+    let c = card.to_str().unwrap();
+    let (code, out, err) = billtap(&["card", "read", "--reader", "sim", "--card", c, "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (
+            v["application"].as_str(),
+            v["balance"].as_str(),
+            v["currency"].as_str()
+        ),
+        (Some("t-union"), Some("10.00"), Some("CNY"))
+    );
+    assert_eq!(v["serial"].as_str().map(str::len), Some(20));
+    assert!(card.exists(), "the simulated card is kept in its file");
+    // A card emulator in another language, over the exec reader: it leaves mid-read (exit 3).
+    let emulator = dir.join("leaves.sh");
+    std::fs::write(
+        &emulator,
+        "while read apdu; do case $apdu in 00A4*) echo 6F009000;; *) echo TAGLOST;; esac; done\n",
+    )
+    .unwrap();
+    let exec = format!("exec:sh {}", emulator.display());
+    let (code, _, err) = billtap(&["card", "read", "--reader", &exec]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("moved away"), "{err}");
+    // A card without an e-purse application (every SELECT 6A82): exit 1.
+    let none = dir.join("none.sh");
+    std::fs::write(&none, "while read apdu; do echo 6A82; done\n").unwrap();
+    let exec = format!("exec:sh {}", none.display());
+    assert_eq!(billtap(&["card", "read", "--reader", &exec]).0, 1);
+    // A damaged card file is bad input (exit 2), and stays as it was.
+    std::fs::write(&card, "{\"not\": \"a card\"}").unwrap();
+    assert_eq!(billtap(&["card", "read", "--card", c]).0, 2);
+    assert_eq!(
+        std::fs::read_to_string(&card).unwrap(),
+        "{\"not\": \"a card\"}"
+    );
+    assert_eq!(billtap(&["card", "read", "--reader", "bogus"]).0, 2);
+}

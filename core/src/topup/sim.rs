@@ -11,6 +11,16 @@ use super::pboc::{
     load_session_key, mac1, mac2, tac, tac_key,
 };
 
+/// The sandbox issuer's default load master key (key version 1): a published test key, as
+/// issuers hand test keys to test-card makers. Never a real card's.
+pub const TEST_LOAD_MASTER_KEY: [u8; 16] = [
+    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF,
+];
+/// The sandbox issuer's default TAC master key (key version 1), a test key.
+pub const TEST_TAC_MASTER_KEY: [u8; 16] = [
+    0xFF, 0xEE, 0xDD, 0xCC, 0xBB, 0xAA, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00,
+];
+
 /// The most an e-purse holds (1,000 yuan, in fen), as transit cards cap it.
 pub const MAX_BALANCE: u32 = 100_000;
 
@@ -262,6 +272,95 @@ impl SimulatedCard {
     }
 }
 
+/// A simulated card as a file keeps it between CLI runs (hex fields; a test card's keys, never
+/// a real card's).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SimCardFile {
+    /// File 0015, hex.
+    pub file_0015: String,
+    /// The card's load key, hex.
+    pub dlk: String,
+    /// The card's TAC key, hex.
+    pub dtk: String,
+    /// Key version.
+    pub key_version: u8,
+    /// Balance (fen).
+    pub balance: u32,
+    /// Online counter.
+    pub counter: u16,
+    /// Log, oldest first: counter, amount, kind, terminal hex, date+time hex.
+    pub log: Vec<(u16, u32, u8, String, String)>,
+}
+
+impl SimulatedCard {
+    /// The card's state for a file.
+    pub fn to_file(&self) -> SimCardFile {
+        SimCardFile {
+            file_0015: hex::encode_upper(self.file_0015),
+            dlk: hex::encode_upper(*self.dlk),
+            dtk: hex::encode_upper(*self.dtk),
+            key_version: self.key_version,
+            balance: self.balance,
+            counter: self.counter,
+            log: self
+                .log
+                .iter()
+                .map(|e| {
+                    let mut at = e.stamp.date.to_vec();
+                    at.extend_from_slice(&e.stamp.time);
+                    (
+                        e.counter,
+                        e.amount,
+                        e.kind,
+                        hex::encode_upper(e.terminal),
+                        hex::encode_upper(at),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// A card from its file; a damaged file is an error, never a half-made card.
+    pub fn from_file(f: &SimCardFile) -> Result<SimulatedCard, super::TopupError> {
+        fn bytes<const N: usize>(what: &str, text: &str) -> Result<[u8; N], super::TopupError> {
+            hex::decode(text)
+                .ok()
+                .and_then(|v| <[u8; N]>::try_from(v).ok())
+                .ok_or_else(|| {
+                    super::TopupError::Apdu(format!(
+                        "the simulated card's {what} is not {N} bytes of hex"
+                    ))
+                })
+        }
+        let mut log = Vec::with_capacity(f.log.len());
+        for (counter, amount, kind, terminal, at) in &f.log {
+            let at: [u8; 7] = bytes("log time", at)?;
+            let [y0, y1, y2, y3, h0, h1, h2] = at;
+            log.push(LogEntry {
+                counter: *counter,
+                amount: *amount,
+                kind: *kind,
+                terminal: bytes("log terminal", terminal)?,
+                stamp: Stamp {
+                    date: [y0, y1, y2, y3],
+                    time: [h0, h1, h2],
+                },
+            });
+        }
+        Ok(SimulatedCard {
+            file_0015: bytes("file 0015", &f.file_0015)?,
+            dlk: Zeroizing::new(bytes("load key", &f.dlk)?),
+            dtk: Zeroizing::new(bytes("TAC key", &f.dtk)?),
+            key_version: f.key_version,
+            balance: f.balance,
+            counter: f.counter,
+            selected: false,
+            pending: None,
+            log,
+        })
+    }
+}
+
 /// A fault the simulated card injects at one exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardFault {
@@ -478,6 +577,21 @@ mod tests {
             Err(TopupError::Apdu(_))
         ));
         assert_eq!(read_card(&t).await.unwrap().balance_fen, 1_000);
+    }
+
+    #[test]
+    fn a_card_survives_its_file() {
+        let mut c = card();
+        assert!(
+            c.transceive(&select(AID_T_UNION).to_bytes().unwrap())
+                .ends_with(&[0x90, 0])
+        );
+        let f = c.to_file();
+        let back = SimulatedCard::from_file(&f).unwrap();
+        assert_eq!(back.to_file(), f);
+        let mut damaged = f.clone();
+        damaged.dlk.pop();
+        assert!(SimulatedCard::from_file(&damaged).is_err());
     }
 
     #[test]
