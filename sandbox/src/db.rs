@@ -56,6 +56,7 @@ impl Db {
         )?;
         crate::ledger::create_tables(&conn)?;
         crate::keep::create_tables(&conn)?;
+        crate::issuer::create_tables(&conn)?;
         let db = Db(Mutex::new(conn));
         db.seed(billers)?;
         Ok(db)

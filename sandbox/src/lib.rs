@@ -8,6 +8,7 @@
 
 mod catalog;
 mod db;
+mod issuer;
 mod keep;
 mod ledger;
 mod model;
@@ -41,6 +42,9 @@ pub enum SandboxError {
     /// The server thread failed to start.
     #[error("sandbox thread: {0}")]
     Thread(String),
+    /// An issuer key is not `VERSION:LOAD_MK:TAC_MK`.
+    #[error("issuer key: {0}")]
+    IssuerKey(String),
 }
 
 /// How to start a sandbox.
@@ -55,6 +59,9 @@ pub struct SandboxOptions {
     pub key_id: String,
     /// Bearer token for `/admin/*`; `None`: a random one (see [`Sandbox::admin_token`]).
     pub admin_token: Option<String>,
+    /// The card issuer's master keys, `VERSION:LOAD_MK:TAC_MK` (hex); none: the documented
+    /// test keys as key version 1.
+    pub issuer_keys: Vec<String>,
 }
 
 /// A running sandbox; stops when dropped.
@@ -98,7 +105,17 @@ impl Sandbox {
         } else {
             ResponseSigner::generate(&opts.key_id)?
         };
+        let issuer_keys = if opts.issuer_keys.is_empty() {
+            vec![issuer::IssuerKeys::test()]
+        } else {
+            opts.issuer_keys
+                .iter()
+                .map(|k| issuer::IssuerKeys::parse(k))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(SandboxError::IssuerKey)?
+        };
         let app = Arc::new(server::App {
+            issuer_keys,
             billers,
             db,
             keys: std::sync::RwLock::new(server::SigningKeys {

@@ -623,6 +623,88 @@ pub struct SavedAccountList {
     pub items: Vec<SavedAccount>,
 }
 
+/// What a card answered to INITIALIZE FOR LOAD, as the platform checks it (MAC1 proves the
+/// card's balance and counter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardLoadInit {
+    /// Balance before the load (fen).
+    pub old_balance: u32,
+    /// The e-purse's online counter before the load.
+    pub counter: u16,
+    /// The card's key version.
+    pub key_version: u8,
+    /// 1: DES/3DES; 4: SM4.
+    pub algorithm: u8,
+    /// The card's random, hex (4 bytes).
+    pub random: String,
+    /// MAC1, hex (4 bytes).
+    pub mac1: String,
+}
+
+/// `POST /v1/topups`: load `amount` onto the card, from the funding account (device-signed,
+/// idempotent by key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopupRequest {
+    /// The card's application serial number, hex (10 bytes).
+    pub card_serial: String,
+    /// How much to load.
+    pub amount: ApiMoney,
+    /// The payer's funding account.
+    pub funding_account: String,
+    /// The terminal (this phone) id, hex (6 bytes).
+    pub terminal: String,
+    /// The card's INITIALIZE FOR LOAD answer for this amount and terminal.
+    pub init: CardLoadInit,
+}
+
+/// `POST /v1/topups/{order_id}/complete`: the card's TAC after CREDIT FOR LOAD.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopupCompletion {
+    /// TAC, hex (4 bytes).
+    pub tac: String,
+}
+
+/// `POST /v1/topups/{order_id}/settle`: a fresh INITIALIZE FOR LOAD (same amount and
+/// terminal) proving whether the card was loaded; `reverse` asks for the money back when it
+/// was not (else the platform authorises the load again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopupSettle {
+    /// The card's fresh answer.
+    pub init: CardLoadInit,
+    /// Give the money back instead of authorising again (only when the card proves it was
+    /// not loaded).
+    #[serde(default)]
+    pub reverse: bool,
+}
+
+/// The platform's record of a top-up order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopupOrder {
+    /// Id.
+    pub order_id: String,
+    /// `authorised` (MAC2 issued, the card may be credited), `completed` (the card is loaded),
+    /// `reversed` (not loaded; the money returned).
+    pub state: String,
+    /// The card, masked.
+    pub card_serial_masked: String,
+    /// The amount.
+    pub amount: ApiMoney,
+    /// The card's online counter the authorisation is for.
+    pub counter: u16,
+    /// MAC2, hex, while authorised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac2: Option<String>,
+    /// The load's date `YYYYMMDD`, while authorised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// The load's time `hhmmss`, while authorised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// The signed receipt (base64url COSE_Sign1), once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+}
+
 /// One accepted payment as `GET /admin/ledger` lists it (tests count these).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
@@ -641,6 +723,9 @@ pub struct LedgerEntry {
     pub idempotency_key: String,
     /// The device that signed it.
     pub device_id: String,
-    /// `succeeded`.
+    /// `succeeded` for a payment; a top-up's `authorised`, `completed` or `reversed`.
     pub status: String,
+    /// `topup` for a card load (the card's serial in `payee_account`); absent for payments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }

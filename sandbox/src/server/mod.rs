@@ -34,6 +34,7 @@ mod keep;
 mod ops;
 mod pay;
 mod printed;
+mod topup;
 mod trust;
 
 use admin::*;
@@ -41,12 +42,15 @@ use keep::*;
 use ops::*;
 use pay::*;
 use printed::*;
+use topup::*;
 use trust::*;
 
 pub use printed::merchant_payload;
 
 /// Shared server state.
 pub struct App {
+    /// The card issuer's master keys by key version.
+    pub(crate) issuer_keys: Vec<crate::issuer::IssuerKeys>,
     pub(crate) billers: Vec<Biller>,
     pub(crate) db: Db,
     pub(crate) keys: RwLock<SigningKeys>,
@@ -161,6 +165,9 @@ pub fn router(app: Shared) -> Router {
             "/v1/saved-accounts/{account_id}",
             axum::routing::put(put_saved_account).delete(delete_saved_account),
         )
+        .route("/v1/topups", post(create_topup))
+        .route("/v1/topups/{order_id}/complete", post(complete_topup))
+        .route("/v1/topups/{order_id}/settle", post(settle_topup))
         .route("/admin/ledger", get(admin_ledger))
         .route(
             "/admin/invoices/{invoice_id}/advance",

@@ -115,7 +115,7 @@ fn body_hash(body: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, body))
 }
 
-fn fen(m: &api::ApiMoney) -> Option<i64> {
+pub(super) fn fen(m: &api::ApiMoney) -> Option<i64> {
     if m.currency != "CNY" {
         return None;
     }
@@ -542,25 +542,41 @@ pub(super) async fn payment_by_key(
 
 /// `GET /admin/ledger`: every accepted payment, for tests to count.
 pub(super) async fn admin_ledger(State(app): State<Shared>) -> Response {
-    match app.db.ledger() {
-        Ok(rows) => json_ok(
-            &rows
-                .into_iter()
-                .map(|(payment_id, bill_id, payee_account, fen, key, device)| {
-                    let m = cny(fen);
-                    api::LedgerEntry {
-                        payment_id,
-                        bill_id,
-                        payee_account,
-                        amount: m.amount,
-                        currency: m.currency,
-                        idempotency_key: key,
-                        device_id: device,
-                        status: "succeeded".into(),
-                    }
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Err(e) => internal_error(&e),
-    }
+    let (payments, topups) = match (app.db.ledger(), app.db.topups()) {
+        (Ok(p), Ok(t)) => (p, t),
+        (Err(e), _) | (_, Err(e)) => return internal_error(&e),
+    };
+    let mut entries: Vec<api::LedgerEntry> = payments
+        .into_iter()
+        .map(|(payment_id, bill_id, payee_account, fen, key, device)| {
+            let m = cny(fen);
+            api::LedgerEntry {
+                payment_id,
+                bill_id,
+                payee_account,
+                amount: m.amount,
+                currency: m.currency,
+                idempotency_key: key,
+                device_id: device,
+                status: "succeeded".into(),
+                kind: None,
+            }
+        })
+        .collect();
+    // Top-up orders too: the card, the amount, the state, to reconcile money and cards.
+    entries.extend(topups.into_iter().map(|o| {
+        let m = cny(o.amount_fen);
+        api::LedgerEntry {
+            payment_id: o.order_id,
+            bill_id: None,
+            payee_account: o.card_serial,
+            amount: m.amount,
+            currency: m.currency,
+            idempotency_key: String::new(),
+            device_id: o.device_id,
+            status: o.state,
+            kind: Some("topup".into()),
+        }
+    }));
+    json_ok(&entries)
 }
