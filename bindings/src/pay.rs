@@ -71,6 +71,12 @@ pub enum PaymentError {
         /// What to tell the user.
         reason: String,
     },
+    /// The card refused, answered nonsense or left the field (top-up).
+    #[error("{reason}")]
+    Card {
+        /// What to tell the user.
+        reason: String,
+    },
     /// The store failed (disk full, a damaged file).
     #[error("{reason}")]
     Store {
@@ -121,6 +127,7 @@ impl From<PayError> for PaymentError {
             }
             PayError::Store(_) => PaymentError::Store { reason },
             PayError::Invalid(_) => PaymentError::Invalid { reason },
+            PayError::Card(_) => PaymentError::Card { reason },
         }
     }
 }

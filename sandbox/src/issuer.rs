@@ -54,13 +54,16 @@ impl IssuerKeys {
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || format!("{text:?} is not VERSION:LOAD_MK:TAC_MK (hex, 16-byte keys)");
         let mut parts = text.split(':');
-        let (Some(v), Some(l), Some(t), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(v), Some(l), Some(t), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(bad());
         };
         let key = |h: &str| -> Result<Key16, String> {
             let v = hex::decode(h).map_err(|_| bad())?;
-            <[u8; 16]>::try_from(v).map(zeroize::Zeroizing::new).map_err(|_| bad())
+            <[u8; 16]>::try_from(v)
+                .map(zeroize::Zeroizing::new)
+                .map_err(|_| bad())
         };
         Ok(IssuerKeys {
             version: v.parse().map_err(|_| bad())?,
@@ -106,7 +109,9 @@ pub struct Order {
 }
 
 fn hex_n<const N: usize>(h: &str) -> Option<[u8; N]> {
-    hex::decode(h).ok().and_then(|v| <[u8; N]>::try_from(v).ok())
+    hex::decode(h)
+        .ok()
+        .and_then(|v| <[u8; N]>::try_from(v).ok())
 }
 
 impl Order {
@@ -155,8 +160,13 @@ impl Order {
             let new_balance = u32::try_from(self.old_balance + self.amount_fen).ok()?;
             let counter = u16::try_from(self.counter).ok()?.to_be_bytes();
             Some(
-                tac(&tac_key(&dtk), new_balance, counter, &self.terms()?, &self.stamp()?)
-                    == *tac_bytes,
+                tac(
+                    &tac_key(&dtk),
+                    new_balance,
+                    counter,
+                    &self.terms()?,
+                    &self.stamp()?,
+                ) == *tac_bytes,
             )
         };
         check().unwrap_or(false)
@@ -165,7 +175,12 @@ impl Order {
 
 /// Checks a card's INITIALIZE FOR LOAD answer for `serial`, `terms`: its MAC1 proves the card
 /// holds the key this issuer personalised and that balance and counter are the card's own.
-pub fn init_checks(keys: &IssuerKeys, serial: &[u8; 10], terms: &LoadTerms, init: &LoadInit) -> bool {
+pub fn init_checks(
+    keys: &IssuerKeys,
+    serial: &[u8; 10],
+    terms: &LoadTerms,
+    init: &LoadInit,
+) -> bool {
     let info = CardInfo {
         issuer: [0; 8],
         serial: *serial,
@@ -259,10 +274,25 @@ impl Db {
         Ok(Authorised::New(o.clone()))
     }
 
+    /// The order a device made under an idempotency key.
+    pub fn topup_by_key(&self, device_id: &str, key: &str) -> rusqlite::Result<Option<Order>> {
+        conn(self)?
+            .query_row(
+                &format!("{SELECT_ORDER} WHERE device_id = ?1 AND idempotency_key = ?2"),
+                params![device_id, key],
+                order_row,
+            )
+            .optional()
+    }
+
     /// One order.
     pub fn topup(&self, order_id: &str) -> rusqlite::Result<Option<Order>> {
         conn(self)?
-            .query_row(&format!("{SELECT_ORDER} WHERE order_id = ?1"), [order_id], order_row)
+            .query_row(
+                &format!("{SELECT_ORDER} WHERE order_id = ?1"),
+                [order_id],
+                order_row,
+            )
             .optional()
     }
 
@@ -289,7 +319,11 @@ impl Db {
         let mut c = conn(self)?;
         let tx = c.transaction()?;
         let o = tx
-            .query_row(&format!("{SELECT_ORDER} WHERE order_id = ?1"), [order_id], order_row)
+            .query_row(
+                &format!("{SELECT_ORDER} WHERE order_id = ?1"),
+                [order_id],
+                order_row,
+            )
             .optional()?;
         let Some(o) = o.filter(|o| o.state == "authorised") else {
             return Ok(false);
@@ -298,7 +332,10 @@ impl Db {
             "UPDATE accounts SET balance_fen = balance_fen + ?2 WHERE number = ?1",
             params![o.funding_account, o.amount_fen],
         )?;
-        tx.execute("UPDATE topups SET state = 'reversed' WHERE order_id = ?1", [order_id])?;
+        tx.execute(
+            "UPDATE topups SET state = 'reversed' WHERE order_id = ?1",
+            [order_id],
+        )?;
         tx.commit()?;
         Ok(true)
     }

@@ -10,6 +10,7 @@
 
 mod device;
 mod keep;
+mod topup;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use keep::{
     MyAccount, PICKUP_QR_PREFIX, Reminder, ReminderStatus, local_accounts, local_invoices,
     pickup_qr_text, reminders,
 };
+pub use topup::{TopupRecord, TopupState, local_topups};
 
 use crate::money::{Money, MoneyError, parse_display};
 use crate::platform::api::{
@@ -66,6 +68,9 @@ pub enum PayError {
     /// Bad input (an amount in the wrong currency, a payment id that does not exist…).
     #[error("{0}")]
     Invalid(String),
+    /// The card (top-up): refused a command, answered nonsense, or left the field.
+    #[error(transparent)]
+    Card(#[from] crate::topup::TopupError),
 }
 
 impl From<MoneyError> for PayError {

@@ -9,14 +9,17 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod keep;
+mod topup;
 
 pub use keep::AccountRow;
+pub use topup::TopupRow;
 
 /// The migrations, in order; `user_version` is how many have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_payments.sql"),
     include_str!("migrations/0002_receipts.sql"),
     include_str!("migrations/0003_keep.sql"),
+    include_str!("migrations/0004_topups.sql"),
 ];
 
 /// The link before the first receipt.

@@ -370,6 +370,9 @@ pub enum CardFault {
     TornAfter,
     /// The card does not answer in time (and did not run the command).
     Timeout,
+    /// The card runs the command but answers this status word instead (a faked 9302 after a
+    /// real credit: the published attack on refunds).
+    Lies(u16),
 }
 
 /// The simulated card as a [`CardTransport`], with faults at chosen exchanges.
@@ -434,6 +437,10 @@ impl crate::ports::CardTransport for SimTransport {
             Some(CardFault::TornAfter) => {
                 let _ = self.card().transceive(&apdu);
                 Err(CardError::TagLost)
+            }
+            Some(CardFault::Lies(sw)) => {
+                let _ = self.card().transceive(&apdu);
+                Ok(status(sw))
             }
             None => Ok(self.card().transceive(&apdu)),
         }

@@ -5,8 +5,10 @@
 //! refunded on the client's word alone: only the card's MAC1 proves it was not loaded.
 
 use base64::Engine as _;
-use billtap_core::platform::api::{CardLoadInit, TopupCompletion, TopupOrder, TopupRequest, TopupSettle};
 use billtap_core::pay::IDEMPOTENCY_HEADER;
+use billtap_core::platform::api::{
+    CardLoadInit, TopupCompletion, TopupOrder, TopupRequest, TopupSettle,
+};
 use billtap_core::topup::pboc::{LoadInit, LoadTerms};
 
 use super::*;
@@ -18,7 +20,9 @@ fn refused(status: StatusCode, kind: &str, title: &str, detail: &str) -> Respons
 }
 
 fn hex_n<const N: usize>(h: &str) -> Option<[u8; N]> {
-    hex::decode(h).ok().and_then(|v| <[u8; N]>::try_from(v).ok())
+    hex::decode(h)
+        .ok()
+        .and_then(|v| <[u8; N]>::try_from(v).ok())
 }
 
 fn load_init(i: &CardLoadInit) -> Option<LoadInit> {
@@ -82,11 +86,16 @@ fn stamp_now() -> (String, String) {
     let t = SystemClock.now_unix() + billtap_core::dates::CHINA_OFFSET_SECS;
     let day = billtap_core::dates::format_day(t.div_euclid(86_400)).replace('-', "");
     let s = t.rem_euclid(86_400);
-    (day, format!("{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60))
+    (
+        day,
+        format!("{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60),
+    )
 }
 
 fn order_json(app: &App, o: &Order, receipt: Option<String>) -> Response {
-    let keys = u8::try_from(o.key_version).ok().and_then(|v| keys_for(app, v));
+    let keys = u8::try_from(o.key_version)
+        .ok()
+        .and_then(|v| keys_for(app, v));
     let authorised = o.state == "authorised";
     json_ok(&TopupOrder {
         order_id: o.order_id.clone(),
@@ -168,6 +177,27 @@ pub(super) async fn create_topup(
         Ok(d) => d,
         Err(r) => return r,
     };
+    // A repeat under the key (its answer was lost) gets the order as it stands now, before
+    // its spent nonce or its card's moved-on counter could refuse it.
+    let body_hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, &body));
+    match app.db.topup_by_key(&device_id, &key) {
+        Ok(Some(o)) if o.body_hash == body_hash => {
+            let receipt = (o.state == "completed")
+                .then(|| receipt(&app, &o))
+                .flatten();
+            return order_json(&app, &o, receipt);
+        }
+        Ok(Some(_)) => {
+            return refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Key used for another request",
+                "this idempotency key was used with another top-up",
+            );
+        }
+        Ok(None) => {}
+        Err(e) => return internal_error(&e),
+    }
     let req: TopupRequest = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return r,
@@ -202,7 +232,7 @@ pub(super) async fn create_topup(
     let order = Order {
         order_id: id,
         device_id,
-        body_hash: hex::encode(ring::digest::digest(&ring::digest::SHA256, &body)),
+        body_hash,
         funding_account: req.funding_account.clone(),
         card_serial: req.card_serial.to_uppercase(),
         amount_fen: amount,
@@ -218,7 +248,9 @@ pub(super) async fn create_topup(
     };
     match app.db.authorize_topup(&key, &order) {
         Ok(Authorised::New(o) | Authorised::Kept(o)) => {
-            let receipt = (o.state == "completed").then(|| receipt(&app, &o)).flatten();
+            let receipt = (o.state == "completed")
+                .then(|| receipt(&app, &o))
+                .flatten();
             order_json(&app, &o, receipt)
         }
         Ok(Authorised::KeyReused) => refused(
@@ -263,7 +295,9 @@ pub(super) async fn complete_topup(
     if o.state == "completed" {
         return order_json(&app, &o, receipt(&app, &o));
     }
-    let keys = u8::try_from(o.key_version).ok().and_then(|v| keys_for(&app, v));
+    let keys = u8::try_from(o.key_version)
+        .ok()
+        .and_then(|v| keys_for(&app, v));
     let tac_ok = match (keys, hex_n::<4>(&req.tac)) {
         (Some(k), Some(t)) => o.state == "authorised" && o.tac_checks(k, &t),
         _ => false,
@@ -310,7 +344,9 @@ pub(super) async fn settle_topup(
         Err(r) => return r,
     };
     if o.state != "authorised" {
-        let receipt = (o.state == "completed").then(|| receipt(&app, &o)).flatten();
+        let receipt = (o.state == "completed")
+            .then(|| receipt(&app, &o))
+            .flatten();
         return order_json(&app, &o, receipt);
     }
     let (Some(terms_amount), Some(terminal)) =
@@ -328,8 +364,8 @@ pub(super) async fn settle_topup(
         Err(r) => return r,
     };
     let now_counter = i64::from(u16::from_be_bytes(li.counter));
-    let loaded = now_counter == o.counter + 1
-        && i64::from(li.old_balance) >= o.old_balance + o.amount_fen;
+    let loaded =
+        now_counter == o.counter + 1 && i64::from(li.old_balance) >= o.old_balance + o.amount_fen;
     if loaded {
         if let Err(e) = app.db.complete_topup(&order_id) {
             return internal_error(&e);

@@ -1,0 +1,530 @@
+//! Top-up as this device: load a transit or meter card's e-purse, paid from the funding
+//! account, exactly once however the card is pulled away or the app killed. Every step that
+//! can tear is stored first (decision 0011):
+//! 1. SELECT and READ BINARY 0015 (which card), settle the card's unfinished top-up if any;
+//! 2. INITIALIZE FOR LOAD (the card's MAC1 proves its balance and counter);
+//! 3. the signed authorisation request is stored (`prepared`), then sent with its idempotency
+//!    key: the platform debits the account and answers MAC2 (`authorised`, stored);
+//! 4. CREDIT FOR LOAD with MAC2; the card's TAC is stored (`credited`);
+//! 5. the platform checks the TAC and answers a signed receipt (`completed`).
+//!
+//! A lost answer or a card pulled away leaves `unknown`: the next tap of that card sends a
+//! fresh INITIALIZE FOR LOAD whose MAC1 tells the platform whether the card was loaded — then
+//! completed, or authorised again and credited (never a second debit), or reversed.
+
+use base64::Engine as _;
+use serde::Serialize;
+
+use super::{PayError, Payments, not_ours, problem_kind, random_id};
+use crate::money::{Currency, Money};
+use crate::platform::api::{
+    ApiMoney, CardLoadInit, TopupCompletion, TopupOrder, TopupRequest, TopupSettle,
+};
+use crate::platform::{FailureKind, PlatformError, PreparedRequest, decode_verified};
+use crate::ports::CardTransport;
+use crate::store::{NewReceipt, StoreError, TopupRow};
+use crate::topup::pboc::{
+    AID_CITY_UNION, AID_T_UNION, CardInfo, LoadInit, LoadTerms, Stamp, credit_for_load,
+    initialize_for_load, read_0015, select,
+};
+use crate::topup::{TopupError, exchange};
+
+/// The largest load billtap asks for (a transit purse holds at most 1,000 yuan).
+pub const MAX_TOPUP_FEN: u32 = 100_000;
+
+/// Where a top-up stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum TopupState {
+    /// Stored, not yet answered by the platform.
+    Prepared,
+    /// The platform debited the account and authorised the load; the card not yet credited.
+    Authorised,
+    /// The card was credited (its TAC kept); the platform not yet told.
+    Credited,
+    /// The card holds the value; the receipt is kept.
+    Completed,
+    /// Refused before any money moved (insufficient funds, not a card of the issuer).
+    Failed,
+    /// The card proved it was not loaded and the money went back.
+    Reversed,
+    /// Interrupted (card pulled away, answer lost): settled at the next tap of this card.
+    Unknown,
+}
+
+impl TopupState {
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "prepared" => TopupState::Prepared,
+            "authorised" => TopupState::Authorised,
+            "credited" => TopupState::Credited,
+            "completed" => TopupState::Completed,
+            "failed" => TopupState::Failed,
+            "reversed" => TopupState::Reversed,
+            "unknown" => TopupState::Unknown,
+            other => return Err(StoreError::Corrupt(format!("top-up state {other:?}"))),
+        })
+    }
+}
+
+/// A card load as the app shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct TopupRecord {
+    /// billtap's id.
+    pub topup_id: String,
+    /// The card, masked.
+    pub card_serial_masked: String,
+    /// The amount.
+    pub amount: Money,
+    /// Where it stands.
+    pub state: TopupState,
+    /// The platform's order.
+    pub order_id: Option<String>,
+    /// The card's balance before (fen).
+    pub balance_before_fen: u32,
+    /// Why it failed or is not finished.
+    pub failure: Option<String>,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Changed.
+    pub updated_at: i64,
+}
+
+fn record(r: &TopupRow) -> Result<TopupRecord, PayError> {
+    Ok(TopupRecord {
+        topup_id: r.topup_id.clone(),
+        card_serial_masked: crate::platform::mask_account(&r.card_serial),
+        amount: Money::from_minor_units(r.amount_fen, Currency::from_alpha("CNY")?),
+        state: TopupState::parse(&r.state)?,
+        order_id: r.order_id.clone(),
+        balance_before_fen: u32::try_from(r.old_balance).unwrap_or(0),
+        failure: r.failure.clone(),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// The stored top-ups, newest first (no network, no card).
+pub fn local_topups(store: &crate::store::Store) -> Result<Vec<TopupRecord>, PayError> {
+    store.topups()?.iter().map(record).collect()
+}
+
+fn hex_n<const N: usize>(what: &str, h: &str) -> Result<[u8; N], PayError> {
+    hex::decode(h)
+        .ok()
+        .and_then(|v| <[u8; N]>::try_from(v).ok())
+        .ok_or_else(|| {
+            PlatformError::Incompatible(format!("{what} is not {N} bytes of hex")).into()
+        })
+}
+
+fn wire_init(li: &LoadInit) -> CardLoadInit {
+    CardLoadInit {
+        old_balance: li.old_balance,
+        counter: u16::from_be_bytes(li.counter),
+        key_version: li.key_version,
+        algorithm: li.algorithm,
+        random: hex::encode_upper(li.random),
+        mac1: hex::encode_upper(li.mac1),
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> Result<String, PayError> {
+    serde_json::to_string(v).map_err(|e| PayError::Invalid(e.to_string()))
+}
+
+/// Which card is in the field: its e-purse selected, its serial read (2 exchanges).
+async fn select_card(card: &dyn CardTransport) -> Result<String, PayError> {
+    for aid in [AID_T_UNION, AID_CITY_UNION] {
+        if exchange(card, &select(aid)).await?.sw.is_ok() {
+            let data = exchange(card, &read_0015())
+                .await?
+                .ok_data("READ BINARY 0015")?;
+            return Ok(hex::encode_upper(CardInfo::parse(&data)?.serial));
+        }
+    }
+    Err(TopupError::Card {
+        step: "SELECT".into(),
+        sw: 0x6A82,
+        meaning: "no e-purse application this version knows (T-Union, City Union)".into(),
+    }
+    .into())
+}
+
+async fn initialize(card: &dyn CardTransport, terms: &LoadTerms) -> Result<LoadInit, PayError> {
+    let r = exchange(card, &initialize_for_load(1, terms)).await?;
+    Ok(LoadInit::parse(&r.ok_data("INITIALIZE FOR LOAD")?)?)
+}
+
+/// A failure of the exchange with the card (it may have run the command).
+fn is_transport(e: &PayError) -> bool {
+    matches!(e, PayError::Card(TopupError::Transport(_)))
+}
+
+impl Payments {
+    /// The terminal id this device loads cards as: 6 bytes of SHA-256 of its device id.
+    fn terminal(&self) -> [u8; 6] {
+        let d = crate::store::sha256(self.device_id.as_bytes());
+        let mut t = [0u8; 6];
+        for (slot, b) in t.iter_mut().zip(d) {
+            *slot = b;
+        }
+        t
+    }
+
+    /// Loads `amount` onto the card in the field, paid from the funding account: at most six
+    /// exchanges with the card. An unfinished top-up of this card is settled first. The record
+    /// says where it stands: `completed`, `failed` (nothing taken), or `unknown` (kept;
+    /// settled at the next tap).
+    pub async fn topup(
+        &self,
+        card: &dyn CardTransport,
+        amount: Money,
+    ) -> Result<TopupRecord, PayError> {
+        let fen = u32::try_from(
+            (amount.amount * rust_decimal::Decimal::from(100))
+                .trunc()
+                .mantissa(),
+        )
+        .ok()
+        .filter(|f| amount.currency.alpha() == "CNY" && (1..=MAX_TOPUP_FEN).contains(f))
+        .ok_or_else(|| {
+            PayError::Invalid(format!(
+                "a top-up is 0.01 to {}.00 CNY",
+                MAX_TOPUP_FEN / 100
+            ))
+        })?;
+        self.register().await?;
+        let serial = select_card(card).await?;
+        if let Some(open) = self.store.open_topup(&serial)? {
+            let settled = self.settle_row(card, open).await?;
+            if !matches!(
+                settled.state,
+                TopupState::Completed | TopupState::Failed | TopupState::Reversed
+            ) {
+                return Err(PayError::Invalid(format!(
+                    "this card's earlier top-up is still unsettled ({:?}); tap again",
+                    settled.state
+                )));
+            }
+        }
+        let terms = LoadTerms {
+            amount: fen,
+            terminal: self.terminal(),
+        };
+        let li = initialize(card, &terms).await?;
+        let key = random_id(16)?;
+        let body = json(&TopupRequest {
+            card_serial: serial.clone(),
+            amount: ApiMoney {
+                amount: format!("{}.{:02}", fen / 100, fen % 100),
+                currency: "CNY".into(),
+            },
+            funding_account: self.cfg.funding_account.clone(),
+            terminal: hex::encode_upper(terms.terminal),
+            init: wire_init(&li),
+        })?;
+        let (req, _) = self.signed("POST", "/v1/topups".into(), body, &key).await?;
+        let now = self.clock.now_unix();
+        let row = TopupRow {
+            topup_id: format!("top-{}", random_id(12)?),
+            idempotency_key: key,
+            card_serial: serial,
+            amount_fen: i64::from(fen),
+            terminal: hex::encode_upper(terms.terminal),
+            old_balance: i64::from(li.old_balance),
+            counter: i64::from(u16::from_be_bytes(li.counter)),
+            request: json(&req)?,
+            state: "prepared".into(),
+            order_id: None,
+            mac2: None,
+            stamp: None,
+            tac: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_topup(&row)?;
+        self.drive(card, row.topup_id).await
+    }
+
+    /// Settles the unfinished top-up of the card in the field, if it has one.
+    pub async fn settle_card(
+        &self,
+        card: &dyn CardTransport,
+    ) -> Result<Option<TopupRecord>, PayError> {
+        self.register().await?;
+        let serial = select_card(card).await?;
+        match self.store.open_topup(&serial)? {
+            Some(row) => Ok(Some(self.settle_row(card, row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored top-ups, newest first.
+    pub fn topups(&self) -> Result<Vec<TopupRecord>, PayError> {
+        local_topups(&self.store)
+    }
+
+    fn topup_record(&self, topup_id: &str) -> Result<TopupRecord, PayError> {
+        let row = self
+            .store
+            .topup(topup_id)?
+            .ok_or_else(|| PayError::Invalid(format!("no top-up {topup_id}")))?;
+        record(&row)
+    }
+
+    fn mark(&self, id: &str, state: &str, why: Option<&str>) -> Result<(), PayError> {
+        self.store
+            .topup_state(id, state, why, None, self.clock.now_unix())?;
+        Ok(())
+    }
+
+    /// Settles an unfinished top-up with the card in the field (already selected).
+    async fn settle_row(
+        &self,
+        card: &dyn CardTransport,
+        row: TopupRow,
+    ) -> Result<TopupRecord, PayError> {
+        let (Some(order_id), "authorised" | "unknown") = (row.order_id.clone(), row.state.as_str())
+        else {
+            // No order known yet (resend the stored request: the platform keeps its answer
+            // under the key), or a TAC to report.
+            return self.drive(card, row.topup_id).await;
+        };
+        let terms = LoadTerms {
+            amount: u32::try_from(row.amount_fen).unwrap_or(0),
+            terminal: hex_n("the stored terminal", &row.terminal)?,
+        };
+        // The card's MAC'd word on its counter and balance now.
+        let li = match initialize(card, &terms).await {
+            Ok(li) => li,
+            Err(e) => {
+                self.mark(&row.topup_id, "unknown", Some(&e.to_string()))?;
+                return Err(e);
+            }
+        };
+        let body = json(&TopupSettle {
+            init: wire_init(&li),
+            reverse: false,
+        })?;
+        let path = format!("/v1/topups/{order_id}/settle");
+        let (status, bytes) = self.send_fresh("POST", &path, body).await?;
+        let order: TopupOrder = decode_verified(status, &bytes)?;
+        self.take_order(&row, &order)?;
+        self.drive(card, row.topup_id).await
+    }
+
+    /// Stores what the platform says of the order (after checking it is this one's).
+    fn take_order(&self, row: &TopupRow, order: &TopupOrder) -> Result<(), PayError> {
+        let fen = order.amount.to_money().ok().map(|m| {
+            (m.amount * rust_decimal::Decimal::from(100))
+                .trunc()
+                .mantissa()
+        });
+        if row.order_id.as_ref().is_some_and(|o| *o != order.order_id)
+            || fen != Some(i128::from(row.amount_fen))
+        {
+            return Err(not_ours());
+        }
+        let now = self.clock.now_unix();
+        match order.state.as_str() {
+            "authorised" => {
+                let (Some(mac2), Some(date), Some(time)) = (&order.mac2, &order.date, &order.time)
+                else {
+                    return Err(PlatformError::Incompatible(
+                        "an authorised top-up without MAC2".into(),
+                    )
+                    .into());
+                };
+                self.store.topup_authorised(
+                    &row.topup_id,
+                    &order.order_id,
+                    mac2,
+                    &format!("{date}{time}"),
+                    now,
+                )?;
+            }
+            "completed" => {
+                let receipt = self.topup_receipt(row, order);
+                self.store
+                    .topup_completed(&row.topup_id, receipt.as_ref(), now)?;
+            }
+            "reversed" => self.mark(
+                &row.topup_id,
+                "reversed",
+                Some("the card was not loaded; the money went back"),
+            )?,
+            other => {
+                return Err(PlatformError::Incompatible(format!(
+                    "a top-up state this version does not know: {other:?}"
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Drives a stored top-up as far as it goes with this card and network.
+    async fn drive(
+        &self,
+        card: &dyn CardTransport,
+        topup_id: String,
+    ) -> Result<TopupRecord, PayError> {
+        for _ in 0..4 {
+            let row = self
+                .store
+                .topup(&topup_id)?
+                .ok_or_else(|| PayError::Invalid(format!("no top-up {topup_id}")))?;
+            let step = match row.state.as_str() {
+                "prepared" => self.authorize(&row).await,
+                "unknown" if row.order_id.is_none() => self.authorize(&row).await,
+                "authorised" => self.credit(card, &row).await,
+                "credited" => self.complete(&row).await,
+                _ => return record(&row),
+            };
+            if let Err(e) = step {
+                let row = self.store.topup(&topup_id)?.unwrap_or(row);
+                if matches!(row.state.as_str(), "completed" | "failed" | "reversed") {
+                    return record(&row);
+                }
+                // Interrupted: the card or the answer is lost. Settled at the next tap.
+                if is_transport(&e)
+                    || matches!(&e, PayError::Platform(p) if p.kind() != FailureKind::Refused)
+                {
+                    if row.state != "credited" {
+                        self.mark(&topup_id, "unknown", Some(&e.to_string()))?;
+                    }
+                    return self.topup_record(&topup_id);
+                }
+                return Err(e);
+            }
+        }
+        self.topup_record(&topup_id)
+    }
+
+    /// Sends the stored authorisation request (its exact bytes; a repeat is answered from
+    /// the platform's record of the key).
+    async fn authorize(&self, row: &TopupRow) -> Result<(), PayError> {
+        let mut req: PreparedRequest = serde_json::from_slice(row.request.as_bytes())
+            .map_err(|e| StoreError::Corrupt(format!("stored top-up request: {e}")))?;
+        let (mut status, mut bytes) = self.client.send_prepared(&req, 64 << 10).await?;
+        if status == 401 && problem_kind(&bytes) == "stale-timestamp" {
+            // Aged in the store: the same body and key, signed afresh.
+            let (fresh, _) = self
+                .signed(
+                    &req.method,
+                    req.path.clone(),
+                    req.body.clone(),
+                    &row.idempotency_key,
+                )
+                .await?;
+            req = fresh;
+            (status, bytes) = self.client.send_prepared(&req, 64 << 10).await?;
+        }
+        match decode_verified::<TopupOrder>(status, &bytes) {
+            Ok(order) => self.take_order(row, &order),
+            Err(PlatformError::Refused { detail, title, .. }) => {
+                // A signed refusal: nothing was taken.
+                let why = detail.unwrap_or(title);
+                self.mark(&row.topup_id, "failed", Some(&why))?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// CREDIT FOR LOAD with the authorised MAC2; the TAC is stored before anything else.
+    async fn credit(&self, card: &dyn CardTransport, row: &TopupRow) -> Result<(), PayError> {
+        let stamp_hex = row.stamp.as_deref().unwrap_or_default();
+        let stamp: [u8; 7] = hex_n("the stored stamp", stamp_hex)?;
+        let [y0, y1, y2, y3, h0, h1, h2] = stamp;
+        let mac2: [u8; 4] = hex_n("MAC2", row.mac2.as_deref().unwrap_or_default())?;
+        let stamp = Stamp {
+            date: [y0, y1, y2, y3],
+            time: [h0, h1, h2],
+        };
+        let r = exchange(card, &credit_for_load(&stamp, mac2)).await?;
+        if !r.sw.is_ok() {
+            // The card says no (9302, 6985) — or claims to: only its MAC1 at the next tap
+            // proves whether it was loaded, so the money is not given back on its word.
+            let e = r.ok_data("CREDIT FOR LOAD").map(|_| ());
+            self.mark(
+                &row.topup_id,
+                "unknown",
+                Some("the card refused the credit; it is settled at the next tap"),
+            )?;
+            return e.map_err(PayError::from);
+        }
+        let tac: [u8; 4] = r.data.as_slice().try_into().map_err(|_| {
+            TopupError::Apdu(format!(
+                "CREDIT FOR LOAD answered {} bytes, not 4",
+                r.data.len()
+            ))
+        })?;
+        self.store.topup_state(
+            &row.topup_id,
+            "credited",
+            None,
+            Some(&hex::encode_upper(tac)),
+            self.clock.now_unix(),
+        )?;
+        Ok(())
+    }
+
+    /// Reports the card's TAC; the platform answers the completed order with its receipt.
+    async fn complete(&self, row: &TopupRow) -> Result<(), PayError> {
+        let order_id = row.order_id.clone().ok_or_else(not_ours)?;
+        let body = json(&TopupCompletion {
+            tac: row.tac.clone().unwrap_or_default(),
+        })?;
+        let path = format!("/v1/topups/{order_id}/complete");
+        let (status, bytes) = self.send_fresh("POST", &path, body).await?;
+        match decode_verified::<TopupOrder>(status, &bytes) {
+            Ok(order) => self.take_order(row, &order),
+            Err(PlatformError::Refused { .. }) => {
+                // The TAC does not check: the next tap's MAC1 decides.
+                self.mark(
+                    &row.topup_id,
+                    "unknown",
+                    Some("the platform could not check the card's TAC; it is settled at the next tap"),
+                )?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The top-up's receipt, verified and checked to be this load's; `None` (logged) if not.
+    fn topup_receipt(&self, row: &TopupRow, order: &TopupOrder) -> Option<NewReceipt> {
+        let encoded = order.receipt.as_deref()?;
+        let checked = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded.trim_end_matches('='))
+            .map_err(|e| e.to_string())
+            .and_then(|cose| {
+                let keys = self.client.pinned_keys();
+                let (body, key_id) =
+                    crate::receipts::verify_receipt(&cose, keys).map_err(|e| e.to_string())?;
+                let amount = format!("{}.{:02}", row.amount_fen / 100, row.amount_fen % 100);
+                if body.payment_id != order.order_id
+                    || body.amount != amount
+                    || body.device_id != self.device_id
+                {
+                    return Err("the receipt is not this top-up's".to_string());
+                }
+                if let Some(k) = keys.keys().iter().find(|k| k.id == key_id) {
+                    let _ = self.store.save_key(&k.id, &k.public_key);
+                }
+                Ok(NewReceipt::from_body(body, cose, key_id))
+            });
+        match checked {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(topup = %row.topup_id, error = %e, "top-up receipt refused");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Top-up end to end: the client, the simulated card (real APDUs) and the sandbox issuer over
+//! loopback HTTP with a real SQLite store. A load completes in four card exchanges; a card
+//! torn away or an answer lost at any step is settled by the next tap with no double credit
+//! and no lost money: card balances and the issuer's completed orders always reconcile.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use billtap_core::money::Money;
+use billtap_core::pay::TopupState;
+use billtap_core::topup::sim::{
+    CardFault, SimTransport, SimulatedCard, TEST_LOAD_MASTER_KEY, TEST_TAC_MASTER_KEY,
+};
+use common::*;
+
+fn card(serial_tail: u8, balance: u32) -> SimTransport {
+    SimTransport::new(SimulatedCard::new(
+        &TEST_LOAD_MASTER_KEY,
+        &TEST_TAC_MASTER_KEY,
+        1,
+        [
+            0x31,
+            0x04,
+            0x10,
+            0x00,
+            0x75,
+            0x11,
+            0x32,
+            0x00,
+            0x98,
+            serial_tail,
+        ],
+        balance,
+    ))
+}
+
+fn cny(text: &str) -> Money {
+    format!("{text} CNY").parse().unwrap()
+}
+
+/// Completed top-up fen for a card, by the issuer's ledger.
+async fn completed_fen(admin: &Admin, serial_tail: u8) -> (i64, usize) {
+    let serial = format!("310410007511320098{serial_tail:02X}");
+    let l = admin.ledger().await;
+    let mine: Vec<_> = l
+        .iter()
+        .filter(|e| e.kind.as_deref() == Some("topup") && e.payee_account == serial)
+        .collect();
+    let done = mine.iter().filter(|e| e.status == "completed");
+    let fen = done
+        .map(|e| {
+            let m: Money = format!("{} CNY", e.amount).parse().unwrap();
+            i64::try_from(
+                (m.amount * rust_decimal::Decimal::from(100))
+                    .trunc()
+                    .mantissa(),
+            )
+            .unwrap()
+        })
+        .sum();
+    (fen, mine.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_is_loaded_once_in_four_exchanges_with_a_receipt() {
+    let sb = sandbox();
+    let admin = Admin::of(&sb);
+    let st = store("topup-happy");
+    let pay = payments(&sb, st.clone(), FUNDING, 5_000);
+    pay.register().await.unwrap();
+    let t = card(0x01, 1_000);
+    let before = t.exchanges();
+    let r = pay.topup(&t, cny("50.00")).await.unwrap();
+    assert_eq!(r.state, TopupState::Completed, "{r:?}");
+    assert_eq!(t.exchanges() - before, 4, "SELECT, READ 0015, INIT, CREDIT");
+    assert_eq!(t.card().balance(), 6_000);
+    assert_eq!(r.balance_before_fen, 1_000);
+    assert_eq!(completed_fen(&admin, 0x01).await, (5_000, 1));
+    // The receipt is in the history and verifies.
+    let history = st.history().unwrap();
+    assert_eq!(
+        history.last().unwrap().receipt.payment_id,
+        r.order_id.clone().unwrap()
+    );
+    let keys = billtap_core::receipts::history_keys(
+        &st,
+        Some(&billtap_core::platform::PinnedKeys::parse(&[sb.pinned_key()]).unwrap()),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(
+        billtap_core::receipts::verify_history(&st, &keys)
+            .unwrap()
+            .problem
+            .is_none()
+    );
+
+    // Refusals move no money: insufficient funds, an amount out of range.
+    let poor = payments(&sb, store("topup-poor"), POOR, 5_000);
+    let r = poor.topup(&t, cny("50.00")).await.unwrap();
+    assert_eq!(r.state, TopupState::Failed, "{r:?}");
+    assert_eq!(t.card().balance(), 6_000);
+    let zero =
+        Money::from_minor_units(0, billtap_core::money::Currency::from_alpha("CNY").unwrap());
+    assert!(matches!(
+        pay.topup(&t, zero).await,
+        Err(billtap_core::pay::PayError::Invalid(_))
+    ));
+    let yen: Money = "100 JPY".parse().unwrap();
+    assert!(matches!(
+        pay.topup(&t, yen).await,
+        Err(billtap_core::pay::PayError::Invalid(_))
+    ));
+    assert!(matches!(
+        pay.topup(&t, cny("2000.00")).await,
+        Err(billtap_core::pay::PayError::Invalid(_))
+    ));
+    assert_eq!(t.card().balance(), 6_000);
+    // A card of another issuer (other keys): its MAC1 does not check; nothing taken.
+    let stranger = SimTransport::new(SimulatedCard::new(
+        &[9; 16],
+        &[8; 16],
+        1,
+        [0x31, 0x04, 0x10, 0, 0x75, 0x11, 0x32, 0, 0x98, 0x77],
+        0,
+    ));
+    let r = pay.topup(&stranger, cny("10.00")).await.unwrap();
+    assert_eq!(r.state, TopupState::Failed);
+    assert!(
+        r.failure
+            .unwrap_or_default()
+            .contains("not a card of this issuer")
+    );
+    assert_eq!(stranger.card().balance(), 0);
+}
+
+/// Tear at every card exchange (lost before the command, or torn after it) and lose every
+/// platform answer: the next tap settles, and the card holds exactly what the issuer
+/// completed — never twice, never paid for and not loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tearing_at_every_step_settles_with_no_double_credit_and_no_lost_money() {
+    let sb = sandbox();
+    let admin = Admin::of(&sb);
+    let pay = payments(&sb, store("topup-tear"), FUNDING, 5_000);
+    pay.register().await.unwrap();
+    let mut tail = 0x10u8;
+    let mut cases = Vec::new();
+    for n in 1..=4u32 {
+        for fault in [
+            CardFault::LostBefore,
+            CardFault::TornAfter,
+            CardFault::Timeout,
+        ] {
+            cases.push((Some((n, fault)), None));
+        }
+    }
+    for path in ["/v1/topups", "/v1/topups/"] {
+        cases.push((None, Some(path)));
+    }
+    for (card_fault, net_fault) in cases {
+        tail += 1;
+        let t = card(tail, 1_000);
+        if let Some((n, f)) = card_fault {
+            t.fail_at(n, f);
+        }
+        if let Some(prefix) = net_fault {
+            admin.fault(prefix, "drop_after_commit", 1).await;
+        }
+        let first = pay.topup(&t, cny("20.00")).await;
+        admin.clear_faults().await;
+        // Tap again until it settles (a second attempt only if the first did not complete).
+        let mut state = first.as_ref().map(|r| r.state).ok();
+        for _ in 0..3 {
+            if matches!(
+                state,
+                Some(TopupState::Completed | TopupState::Failed | TopupState::Reversed)
+            ) {
+                break;
+            }
+            state = match pay.settle_card(&t).await.unwrap() {
+                Some(r) => Some(r.state),
+                None => break, // nothing was stored: nothing to settle
+            };
+        }
+        let (fen, orders) = completed_fen(&admin, tail).await;
+        let loaded = i64::from(t.card().balance()) - 1_000;
+        assert_eq!(
+            loaded, fen,
+            "card {tail:02X} ({card_fault:?} {net_fault:?}): card loaded {loaded}, issuer completed {fen}; first {first:?}, settled {state:?}"
+        );
+        assert!(orders <= 1, "one order per tap at most: {orders}");
+        assert!(
+            loaded == 0 || loaded == 2_000,
+            "loaded once at most: {loaded}"
+        );
+        if orders == 1 {
+            assert_eq!(
+                state,
+                Some(TopupState::Completed),
+                "an order was made and settled: {card_fault:?} {net_fault:?}"
+            );
+        }
+    }
+}
