@@ -120,24 +120,129 @@ pub fn save_sim(path: &Path, card: &SimulatedCard) -> Result<()> {
     Ok(())
 }
 
+/// A reader as `--reader` names it, and the simulated card's file when it is `sim`.
+enum Reader {
+    Sim(PathBuf, SimTransport),
+    Exec(ExecTransport),
+}
+
+impl Reader {
+    fn open(reader: &str, card: Option<&Path>, store: Option<&Path>) -> Result<Reader> {
+        if reader == "sim" {
+            let path = sim_file(card, store);
+            let t = SimTransport::new(load_sim(&path)?);
+            Ok(Reader::Sim(path, t))
+        } else if let Some(cmd) = reader.strip_prefix("exec:") {
+            Ok(Reader::Exec(ExecTransport::spawn(cmd)?))
+        } else if reader == "nfc" {
+            Err(anyhow!(
+                "--reader nfc (libnfc) is not built into this billtap yet; use sim or exec:CMD"
+            ))
+        } else {
+            Err(anyhow!("--reader {reader:?}: sim, nfc or exec:CMD"))
+        }
+    }
+
+    fn transport(&self) -> &dyn CardTransport {
+        match self {
+            Reader::Sim(_, t) => t,
+            Reader::Exec(t) => t,
+        }
+    }
+
+    /// Keeps the simulated card's new state (a load changes it).
+    fn save(&self) -> Result<()> {
+        match self {
+            Reader::Sim(path, t) => save_sim(path, &t.card()),
+            Reader::Exec(_) => Ok(()),
+        }
+    }
+}
+
+/// `billtap topup --amount 50`: exit 0 loaded; 1 not loaded and nothing taken; 2 bad input;
+/// 3 outcome not known yet (kept; the next `topup` or `card read` of this card settles it).
+pub fn cmd_topup(
+    args: &crate::platform_cmds::PlatformArgs,
+    store: Option<&Path>,
+    from: &str,
+    reader: &str,
+    card: Option<&Path>,
+    amount: &str,
+    json: bool,
+) -> Result<u8> {
+    let amount: billtap_core::money::Money = if amount.contains(' ') {
+        amount.parse()?
+    } else {
+        format!("{amount} CNY")
+            .parse()
+            .with_context(|| format!("--amount {amount:?} is not an amount like 50 or 20.00"))?
+    };
+    let r = Reader::open(reader, card, store)?;
+    let conn = crate::platform_cmds::connect(args)?;
+    let pay = crate::pay_cmds::payments(&conn, crate::pay_cmds::open_store(store)?, from)?;
+    eprintln!("hold the card still against the reader…");
+    let outcome = crate::platform_cmds::runtime()?.block_on(pay.topup(r.transport(), amount));
+    r.save()?;
+    let rec = match outcome {
+        Ok(rec) => rec,
+        Err(billtap_core::pay::PayError::Card(TopupError::Transport(e))) => {
+            eprintln!("billtap: not loaded: {e}");
+            return Ok(1);
+        }
+        Err(e) => {
+            eprintln!("billtap: not loaded: {e}");
+            return Ok(if billtap_core::pay::is_bad_input(&e) {
+                2
+            } else {
+                1
+            });
+        }
+    };
+    use billtap_core::pay::TopupState as S;
+    if json {
+        println!(
+            "{}",
+            json!({
+                "topup_id": rec.topup_id,
+                "state": rec.state,
+                "amount": rec.amount.to_plain_string(),
+                "currency": rec.amount.currency.alpha(),
+                "card": rec.card_serial_masked,
+                "order_id": rec.order_id,
+                "balance_before": format!("{}.{:02}", rec.balance_before_fen / 100, rec.balance_before_fen % 100),
+                "failure": rec.failure,
+            })
+        );
+    } else {
+        let what = match rec.state {
+            S::Completed => "loaded".to_string(),
+            S::Failed | S::Reversed => format!(
+                "not loaded, nothing taken ({})",
+                rec.failure.as_deref().unwrap_or("refused")
+            ),
+            _ => "not known yet: tap the card again to settle it".to_string(),
+        };
+        println!(
+            "{} onto card {}: {what}",
+            rec.amount, rec.card_serial_masked
+        );
+    }
+    Ok(match rec.state {
+        S::Completed => 0,
+        S::Failed | S::Reversed => 1,
+        _ => 3,
+    })
+}
+
 /// `billtap card read`.
 pub fn cmd_read(reader: &str, card: Option<&Path>, store: Option<&Path>, json: bool) -> Result<u8> {
     let rt = crate::platform_cmds::runtime()?;
-    let (state, sim) = if reader == "sim" {
-        let path = sim_file(card, store);
-        let t = SimTransport::new(load_sim(&path)?);
-        let state = rt.block_on(read_card(&t));
-        save_sim(&path, &t.card())?;
-        (state, Some(path))
-    } else if let Some(cmd) = reader.strip_prefix("exec:") {
-        let t = ExecTransport::spawn(cmd)?;
-        (rt.block_on(read_card(&t)), None)
-    } else if reader == "nfc" {
-        return Err(anyhow!(
-            "--reader nfc (libnfc) is not built into this billtap yet; use sim or exec:CMD"
-        ));
-    } else {
-        return Err(anyhow!("--reader {reader:?}: sim, nfc or exec:CMD"));
+    let r = Reader::open(reader, card, store)?;
+    let state = rt.block_on(read_card(r.transport()));
+    r.save()?;
+    let sim = match &r {
+        Reader::Sim(path, _) => Some(path.clone()),
+        Reader::Exec(_) => None,
     };
     let state = match state {
         Ok(s) => s,

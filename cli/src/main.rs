@@ -198,6 +198,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Load value onto a transit or meter card: paid from the funding account, written to
+    /// the card, exactly once (exit 0 loaded, 1 not loaded, 2 bad input, 3 not known yet).
+    Topup {
+        /// How much: `50`, `20.00` or `20.00 CNY`.
+        #[arg(long)]
+        amount: String,
+        /// sim (billtap's simulated card), exec:CMD, nfc.
+        #[arg(long, default_value = "sim")]
+        reader: String,
+        /// The simulated card's file (default: sim-card.json next to the store).
+        #[arg(long)]
+        card: Option<PathBuf>,
+        #[command(flatten)]
+        funding: Funding,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// NFC transit and meter cards: `card read` taps one and shows its balance and log.
     Card {
         #[command(subcommand)]
@@ -558,6 +578,22 @@ fn main() -> ExitCode {
         Command::Card {
             command: CardCommand::Read { reader, card, json },
         } => card_cmds::cmd_read(&reader, card.as_deref(), store, json),
+        Command::Topup {
+            amount,
+            reader,
+            card,
+            funding,
+            platform,
+            json,
+        } => card_cmds::cmd_topup(
+            &g.platform(platform),
+            store,
+            &funding.from,
+            &reader,
+            card.as_deref(),
+            &amount,
+            json,
+        ),
         Command::Invoice { command } => match command {
             InvoiceCommand::Request {
                 payment_id,
@@ -1202,12 +1238,39 @@ fn cmd_demo(save_frame: Option<&Path>, store: Option<&Path>) -> Result<u8> {
         ),
         None => println!("\n    The counter could not verify the receipt code."),
     }
-    println!("\nNext (a later issue): top-up of NFC transit and meter cards.");
+    // Top-up: a transit card tapped on the phone (billtap's simulated card, real APDUs).
+    let card = billtap_core::topup::sim::SimTransport::new(card_cmds::load_sim(
+        &std::env::temp_dir().join(format!("billtap-demo-card-{}.json", std::process::id())),
+    )?);
+    let before = card.card().balance();
+    let loaded = rt.block_on(
+        pay.topup(
+            &card,
+            "50.00 CNY"
+                .parse()
+                .map_err(|e| anyhow!("the demo amount: {e}"))?,
+        ),
+    )?;
+    let after = card.card().balance();
+    println!(
+        "\n11. A transit card tapped on the phone (simulated, real APDUs: SELECT, READ BINARY, INITIALIZE\n    and CREDIT FOR LOAD): {} — balance {}.{:02} → {}.{:02} CNY; the issuer checked the card's MAC1\n    and TAC, the receipt is entry #{} of the history.",
+        match loaded.state {
+            billtap_core::pay::TopupState::Completed => "loaded 50.00 CNY",
+            _ => "NOT loaded",
+        },
+        before / 100,
+        before % 100,
+        after / 100,
+        after % 100,
+        store.history()?.len()
+    );
+    println!("\nNext (later issues): meter cards and STS tokens, then the Android and iOS shells.");
     Ok(
         if view.payee.is_some()
             && sticker_caught
             && paid.state == billtap_core::store::PaymentState::Succeeded
             && verified.is_some_and(|(b, _)| b == body)
+            && loaded.state == billtap_core::pay::TopupState::Completed
         {
             FOUND
         } else {

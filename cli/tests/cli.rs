@@ -632,3 +632,58 @@ fn card_read_taps_the_simulated_card_and_an_exec_reader() {
     );
     assert_eq!(billtap(&["card", "read", "--reader", "bogus"]).0, 2);
 }
+
+#[test]
+fn topup_loads_the_simulated_card_once_and_exits_by_outcome() {
+    let sb = sandbox("topup-token");
+    let dir = std::env::temp_dir().join(format!("billtap-cli-topup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = dir.join("s.sqlite");
+    let card = dir.join("card.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "topup",
+            "--card",
+            card.to_str().unwrap(),
+            "--platform",
+            &sb.url,
+            "--key",
+            &sb.key,
+            "--store",
+            store.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        billtap(&args)
+    };
+    let (code, out, err) = run(&["--amount", "50", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["state"].as_str(), v["amount"].as_str()),
+        (Some("completed"), Some("50.00"))
+    );
+    let (_, out, _) = billtap(&["card", "read", "--card", card.to_str().unwrap(), "--json"]);
+    let read: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(read["balance"], "60.00");
+    assert_eq!(read["transactions"][0]["amount"], "50.00");
+    // Bad input (2), nothing taken (1: the ¥10 account cannot pay 50).
+    assert_eq!(run(&["--amount", "5000"]).0, 2);
+    assert_eq!(run(&["--amount", "abc"]).0, 2);
+    let (code, out, _) = run(&["--amount", "50", "--from", "6217000010000000002"]);
+    assert_eq!(code, 1, "{out}");
+    let (_, out, _) = billtap(&["card", "read", "--card", card.to_str().unwrap(), "--json"]);
+    let read: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        read["balance"], "60.00",
+        "nothing loaded when nothing was paid"
+    );
+    // The load's receipt is in the history.
+    let (_, out, _) = billtap(&[
+        "receipts",
+        "list",
+        "--json",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
