@@ -292,9 +292,25 @@ fn receipts_are_kept_verified_offline_and_tampering_is_named() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), 2, "{out}");
-    assert_eq!(rows[0]["seq"], 2, "newest first");
-    assert_eq!(rows[0]["amount"], "268.40");
+    // Each demo keeps two receipts: the water bill's and the transit card top-up's.
+    assert_eq!(rows.len(), 4, "{out}");
+    assert_eq!(rows[0]["seq"], 4, "newest first");
+    assert_eq!(rows[0]["category"], "transport.transit_card");
+    let (_, out, _) = billtap(&[
+        "receipts",
+        "list",
+        "--biller",
+        "BJ-WATER-001",
+        "--json",
+        "--store",
+        s,
+    ]);
+    let water: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(water.len(), 2, "{out}");
+    assert_eq!(water[0]["amount"], "268.40");
     let (code, out, _) = billtap(&["receipts", "show", "1", "--json", "--store", s]);
     assert_eq!(code, 0, "{out}");
     let shown: Value = serde_json::from_str(out.trim()).unwrap();
@@ -303,7 +319,7 @@ fn receipts_are_kept_verified_offline_and_tampering_is_named() {
     assert_eq!(billtap(&["receipts", "verify", "--store", s]).0, 0);
     let (code, out, _) = billtap(&["receipts", "export", "--format", "csv", "--store", s]);
     assert_eq!(code, 0);
-    assert_eq!(out.lines().count(), 3, "{out}");
+    assert_eq!(out.lines().count(), 5, "{out}");
 
     // The receipt as a QR code: scanned back from the PNG, verified offline with the key.
     let png = dir.join("receipt.png");
