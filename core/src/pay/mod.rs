@@ -779,26 +779,13 @@ impl Payments {
     /// succeeded all the same (its signed answer said so).
     fn receipt_of(&self, row: &PaymentRow, p: &Payment) -> Option<NewReceipt> {
         let encoded = p.receipt.as_deref()?;
-        let checked = B64URL
-            .decode(encoded.trim_end_matches('='))
-            .map_err(|e| format!("not base64url: {e}"))
-            .and_then(|cose| {
-                let keys = self.client.pinned_keys();
-                let (body, key_id) = verify_receipt(&cose, keys).map_err(|e| e.to_string())?;
-                let ours = body.payment_id == p.payment_id
-                    && body.biller_id == row.biller_id
-                    && body.bill_id == row.bill_id
-                    && body.amount == row.amount
-                    && body.currency == row.currency
-                    && body.device_id == self.device_id;
-                if !ours {
-                    return Err("the receipt is not this payment's".to_string());
-                }
-                if let Some(k) = keys.keys().iter().find(|k| k.id == key_id) {
-                    let _ = self.store.save_key(&k.id, &k.public_key);
-                }
-                Ok(NewReceipt::from_body(body, cose, key_id))
-            });
+        let checked = self.verified_receipt(encoded, |body| {
+            body.payment_id == p.payment_id
+                && body.biller_id == row.biller_id
+                && body.bill_id == row.bill_id
+                && body.amount == row.amount
+                && body.currency == row.currency
+        });
         match checked {
             Ok(r) => Some(r),
             Err(e) => {
@@ -806,6 +793,28 @@ impl Payments {
                 None
             }
         }
+    }
+
+    /// A receipt from a platform answer (base64url COSE): verified against the pinned keys,
+    /// made for this device, and checked by `ours` to be the one asked about; the key it
+    /// verified with is remembered for offline verification.
+    fn verified_receipt(
+        &self,
+        encoded: &str,
+        ours: impl Fn(&crate::receipts::ReceiptBody) -> bool,
+    ) -> Result<NewReceipt, String> {
+        let cose = B64URL
+            .decode(encoded.trim_end_matches('='))
+            .map_err(|e| format!("not base64url: {e}"))?;
+        let keys = self.client.pinned_keys();
+        let (body, key_id) = verify_receipt(&cose, keys).map_err(|e| e.to_string())?;
+        if body.device_id != self.device_id || !ours(&body) {
+            return Err("the receipt is not this one's".to_string());
+        }
+        if let Some(k) = keys.keys().iter().find(|k| k.id == key_id) {
+            let _ = self.store.save_key(&k.id, &k.public_key);
+        }
+        Ok(NewReceipt::from_body(body, cose, key_id))
     }
 
     /// Asks the platform whether it has a payment under this payment's key.

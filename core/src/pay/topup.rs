@@ -12,7 +12,6 @@
 //! fresh INITIALIZE FOR LOAD whose MAC1 tells the platform whether the card was loaded — then
 //! completed, or authorised again and credited (never a second debit), or reversed.
 
-use base64::Engine as _;
 use serde::Serialize;
 
 use super::{PayError, Payments, not_ours, problem_kind, random_id};
@@ -500,25 +499,10 @@ impl Payments {
     /// The top-up's receipt, verified and checked to be this load's; `None` (logged) if not.
     fn topup_receipt(&self, row: &TopupRow, order: &TopupOrder) -> Option<NewReceipt> {
         let encoded = order.receipt.as_deref()?;
-        let checked = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(encoded.trim_end_matches('='))
-            .map_err(|e| e.to_string())
-            .and_then(|cose| {
-                let keys = self.client.pinned_keys();
-                let (body, key_id) =
-                    crate::receipts::verify_receipt(&cose, keys).map_err(|e| e.to_string())?;
-                let amount = format!("{}.{:02}", row.amount_fen / 100, row.amount_fen % 100);
-                if body.payment_id != order.order_id
-                    || body.amount != amount
-                    || body.device_id != self.device_id
-                {
-                    return Err("the receipt is not this top-up's".to_string());
-                }
-                if let Some(k) = keys.keys().iter().find(|k| k.id == key_id) {
-                    let _ = self.store.save_key(&k.id, &k.public_key);
-                }
-                Ok(NewReceipt::from_body(body, cose, key_id))
-            });
+        let amount = format!("{}.{:02}", row.amount_fen / 100, row.amount_fen % 100);
+        let checked = self.verified_receipt(encoded, |body| {
+            body.payment_id == order.order_id && body.amount == amount
+        });
         match checked {
             Ok(r) => Some(r),
             Err(e) => {
