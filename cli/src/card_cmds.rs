@@ -216,6 +216,10 @@ pub fn cmd_topup(
     } else {
         let what = match rec.state {
             S::Completed => "loaded".to_string(),
+            S::NeedsReconciliation => format!(
+                "not known: the issuer reconciles it ({})",
+                rec.failure.as_deref().unwrap_or("")
+            ),
             S::Failed | S::Reversed => format!(
                 "not loaded, nothing taken ({})",
                 rec.failure.as_deref().unwrap_or("refused")

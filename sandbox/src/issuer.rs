@@ -285,6 +285,17 @@ impl Db {
             .optional()
     }
 
+    /// The card's other orders authorised at the same online counter (not reversed): loads
+    /// that compete for the one credit the card takes at that counter.
+    pub fn rival_topups(&self, o: &Order) -> rusqlite::Result<Vec<Order>> {
+        let c = conn(self)?;
+        let mut st = c.prepare(&format!(
+            "{SELECT_ORDER} WHERE card_serial = ?1 AND counter = ?2 AND order_id != ?3 AND state != 'reversed'"
+        ))?;
+        let rows = st.query_map(params![o.card_serial, o.counter, o.order_id], order_row)?;
+        rows.collect()
+    }
+
     /// One order.
     pub fn topup(&self, order_id: &str) -> rusqlite::Result<Option<Order>> {
         conn(self)?

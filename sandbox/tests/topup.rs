@@ -208,3 +208,26 @@ async fn tearing_at_every_step_settles_with_no_double_credit_and_no_lost_money()
         }
     }
 }
+
+/// A load interrupted before its credit, then the same card loaded by another phone: the
+/// card's counter moved on by the other's proven load, so the first was not loaded — the next
+/// tap authorises it again (no second debit) and credits it. Taking the moved counter as proof
+/// of the first load would have lost its money.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_on_another_phone_in_between_is_not_taken_for_the_interrupted_one() {
+    let sb = sandbox();
+    let admin = Admin::of(&sb);
+    let a = payments(&sb, store("topup-rival-a"), FUNDING, 5_000);
+    let b = payments(&sb, store("topup-rival-b"), FUNDING, 5_000);
+    let t = card(0x42, 1_000);
+    t.fail_at(4, CardFault::LostBefore);
+    let first = a.topup(&t, cny("20.00")).await.unwrap();
+    assert_eq!(first.state, TopupState::Unknown);
+    let other = b.topup(&t, cny("20.00")).await.unwrap();
+    assert_eq!(other.state, TopupState::Completed);
+    assert_eq!(t.card().balance(), 3_000);
+    let settled = a.settle_card(&t).await.unwrap().unwrap();
+    assert_eq!(settled.state, TopupState::Completed, "{settled:?}");
+    assert_eq!(t.card().balance(), 5_000, "both paid loads are on the card");
+    assert_eq!(completed_fen(&admin, 0x42).await, (4_000, 2));
+}

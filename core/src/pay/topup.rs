@@ -50,6 +50,9 @@ pub enum TopupState {
     Reversed,
     /// Interrupted (card pulled away, answer lost): settled at the next tap of this card.
     Unknown,
+    /// The card's counter moved in a way the issuer cannot tell this load from (loaded
+    /// elsewhere in between): the issuer reconciles; the card is free for new top-ups.
+    NeedsReconciliation,
 }
 
 impl TopupState {
@@ -62,6 +65,7 @@ impl TopupState {
             "failed" => TopupState::Failed,
             "reversed" => TopupState::Reversed,
             "unknown" => TopupState::Unknown,
+            "needs_reconciliation" => TopupState::NeedsReconciliation,
             other => return Err(StoreError::Corrupt(format!("top-up state {other:?}"))),
         })
     }
@@ -201,7 +205,10 @@ impl Payments {
             let settled = self.settle_row(card, open).await?;
             if !matches!(
                 settled.state,
-                TopupState::Completed | TopupState::Failed | TopupState::Reversed
+                TopupState::Completed
+                    | TopupState::Failed
+                    | TopupState::Reversed
+                    | TopupState::NeedsReconciliation
             ) {
                 return Err(PayError::Invalid(format!(
                     "this card's earlier top-up is still unsettled ({:?}); tap again",
@@ -311,7 +318,22 @@ impl Payments {
         })?;
         let path = format!("/v1/topups/{order_id}/settle");
         let (status, bytes) = self.send_fresh("POST", &path, body).await?;
-        let order: TopupOrder = decode_verified(status, &bytes)?;
+        let order: TopupOrder = match decode_verified(status, &bytes) {
+            Ok(o) => o,
+            Err(PlatformError::Refused { kind, detail, .. }) if kind == "needs-reconciliation" => {
+                self.mark(
+                    &row.topup_id,
+                    "needs_reconciliation",
+                    Some(
+                        detail
+                            .as_deref()
+                            .unwrap_or("the issuer reconciles this load"),
+                    ),
+                )?;
+                return self.topup_record(&row.topup_id);
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.take_order(&row, &order)?;
         self.drive(card, row.topup_id).await
     }

@@ -364,8 +364,16 @@ pub(super) async fn settle_topup(
         Err(r) => return r,
     };
     let now_counter = i64::from(u16::from_be_bytes(li.counter));
-    let loaded =
-        now_counter == o.counter + 1 && i64::from(li.old_balance) >= o.old_balance + o.amount_fen;
+    // The card takes one credit per online counter value: another load of this card
+    // authorised at the same counter may be the one it took.
+    let rivals = match app.db.rival_topups(&o) {
+        Ok(r) => r,
+        Err(e) => return internal_error(&e),
+    };
+    let rival_completed = rivals.iter().any(|r| r.state == "completed");
+    let loaded = now_counter == o.counter + 1
+        && rivals.is_empty()
+        && i64::from(li.old_balance) >= o.old_balance + o.amount_fen;
     if loaded {
         if let Err(e) = app.db.complete_topup(&order_id) {
             return internal_error(&e);
@@ -376,12 +384,16 @@ pub(super) async fn settle_topup(
         };
         return order_json(&app, &o, receipt(&app, &o));
     }
-    if now_counter != o.counter {
+    // The counter moved on by a rival's proven (TAC-checked) load: this one was not loaded,
+    // and its old authorisation can never be credited; authorised again below at the card's
+    // counter now. Anything else that moved the counter cannot be told apart: a person looks.
+    let moved_on_by_rival = now_counter == o.counter + 1 && rival_completed;
+    if now_counter != o.counter && !moved_on_by_rival {
         return refused(
             StatusCode::CONFLICT,
-            "card-moved-on",
-            "The card has been loaded elsewhere since",
-            "its counter moved by more than this load; the order stays for reconciliation",
+            "needs-reconciliation",
+            "The card's counter moved in a way this load cannot be told from",
+            "the order stays authorised for the issuer's reconciliation; nothing more is debited",
         );
     }
     // Not loaded, proven: give the money back, or authorise this fresh INIT.
@@ -401,6 +413,7 @@ pub(super) async fn settle_topup(
     let (date, time) = stamp_now();
     let again = Order {
         random: hex::encode_upper(li.random),
+        counter: now_counter,
         old_balance: i64::from(li.old_balance),
         date,
         time,

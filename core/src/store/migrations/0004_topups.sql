@@ -11,7 +11,8 @@ CREATE TABLE topups (
     counter       INTEGER NOT NULL,
     request       TEXT    NOT NULL,             -- the signed authorisation request, exact bytes
     state         TEXT    NOT NULL CHECK (state IN
-                    ('prepared', 'authorised', 'credited', 'completed', 'failed', 'reversed', 'unknown')),
+                    ('prepared', 'authorised', 'credited', 'completed', 'failed', 'reversed', 'unknown',
+                     'needs_reconciliation')),
     order_id      TEXT,
     mac2          TEXT,
     stamp         TEXT,                         -- YYYYMMDDhhmmss of the authorisation
