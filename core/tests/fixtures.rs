@@ -179,23 +179,25 @@ fn codes_from_the_wild_keep_their_payment_and_drop_what_is_not_data() {
     assert!(parse_payload(&bad, None).is_err());
 }
 
+/// A fresh copy of a committed store fixture (the original is never opened by a test).
+fn fixture_store_copy(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("billtap-fixture-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("store.sqlite");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/stores")
+        .join(name);
+    std::fs::copy(fixture, &path).unwrap();
+    path
+}
+
 /// A store written by the previous schema (version 1: device and payments, before receipts)
 /// opens, migrates and keeps every row; opening it again migrates nothing.
 #[test]
 fn a_store_from_the_previous_schema_migrates_without_loss() {
     use billtap_core::store::{PaymentState, Store};
-    let dir = std::env::temp_dir().join(format!("billtap-migrate-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("store.sqlite");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/stores/store-v1.sqlite"
-        ),
-        &path,
-    )
-    .unwrap();
+    let path = fixture_store_copy("store-v1.sqlite");
     for _ in 0..2 {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.integrity_check().unwrap(), "ok");
@@ -292,18 +294,7 @@ fn make_store_v2() {
 fn a_store_with_receipts_from_the_previous_schema_migrates_without_loss() {
     use billtap_core::receipts::{history_keys, receipt_totals, verify_history};
     use billtap_core::store::{ReceiptFilter, Store};
-    let dir = std::env::temp_dir().join(format!("billtap-migrate-v2-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("store.sqlite");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/stores/store-v2.sqlite"
-        ),
-        &path,
-    )
-    .unwrap();
+    let path = fixture_store_copy("store-v2.sqlite");
     for _ in 0..2 {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.integrity_check().unwrap(), "ok");

@@ -20,6 +20,15 @@ use billtap_core::ports::{Clock as _, SystemClock};
 use billtap_core::store::{PaymentState, ReceiptFilter};
 use common::*;
 
+/// The platform's signed refusal with this HTTP status, and nothing else.
+#[track_caller]
+fn assert_refused(e: &PayError, status: u16) {
+    assert!(
+        matches!(e, PayError::Platform(PlatformError::Refused { status: s, .. }) if *s == status),
+        "expected a {status} refusal: {e:?}"
+    );
+}
+
 /// Pays a fresh bill of `account` and returns the platform's transaction id.
 async fn paid(admin: &Admin, pay: &Payments, account: &str) -> String {
     let bill = admin.bill(account, 12_345).await;
@@ -109,13 +118,7 @@ async fn an_invoice_by_each_delivery_goes_through_its_states_and_shows_on_the_re
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            again,
-            PayError::Platform(PlatformError::Refused { status: 409, .. })
-        ),
-        "{again:?}"
-    );
+    assert_refused(&again, 409);
 
     // Outlet: the outlet and a pick-up code, shown as a QR; ready for pick-up, then picked up.
     let inv = pay
@@ -233,13 +236,7 @@ async fn an_invoice_by_each_delivery_goes_through_its_states_and_shows_on_the_re
             .request_invoice(&fresh, "李四", None, delivery)
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                PayError::Platform(PlatformError::Refused { status: 422, .. })
-            ),
-            "{e:?}"
-        );
+        assert_refused(&e, 422);
     }
     let e = pay
         .request_invoice(
@@ -250,13 +247,7 @@ async fn an_invoice_by_each_delivery_goes_through_its_states_and_shows_on_the_re
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            PayError::Platform(PlatformError::Refused { status: 404, .. })
-        ),
-        "{e:?}"
-    );
+    assert_refused(&e, 404);
     let e = pay
         .request_invoice(
             "pay-nothing",
@@ -266,13 +257,7 @@ async fn an_invoice_by_each_delivery_goes_through_its_states_and_shows_on_the_re
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            PayError::Platform(PlatformError::Refused { status: 404, .. })
-        ),
-        "{e:?}"
-    );
+    assert_refused(&e, 404);
     assert!(matches!(
         pay.invoice_status("../x").await.unwrap_err(),
         PayError::Invalid(_)
@@ -281,13 +266,7 @@ async fn an_invoice_by_each_delivery_goes_through_its_states_and_shows_on_the_re
     // Another customer's phone neither sees nor invoices this customer's payments.
     let stranger = payments(&sb, store("invoices-stranger"), POOR, 5_000);
     let e = stranger.invoice_status(&inv.invoice_id).await.unwrap_err();
-    assert!(
-        matches!(
-            e,
-            PayError::Platform(PlatformError::Refused { status: 404, .. })
-        ),
-        "{e:?}"
-    );
+    assert_refused(&e, 404);
     let e = stranger
         .request_invoice(
             &fresh,
@@ -297,13 +276,7 @@ async fn an_invoice_by_each_delivery_goes_through_its_states_and_shows_on_the_re
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            PayError::Platform(PlatformError::Refused { status: 404, .. })
-        ),
-        "{e:?}"
-    );
+    assert_refused(&e, 404);
 
     // Offline, the kept state is shown.
     let offline = offline_payments(st.clone());
@@ -419,21 +392,9 @@ async fn saved_accounts_sync_between_two_phones_of_a_customer_and_survive_going_
         .save_account("NO-SUCH-BILLER", "123456", "x")
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            PayError::Platform(PlatformError::Refused { status: 422, .. })
-        ),
-        "{e:?}"
-    );
+    assert_refused(&e, 422);
     let e = a.save_account("BJ-WATER-001", "12", "x").await.unwrap_err();
-    assert!(
-        matches!(
-            e,
-            PayError::Platform(PlatformError::Refused { status: 422, .. })
-        ),
-        "{e:?}"
-    );
+    assert_refused(&e, 422);
     for (biller, account, nick) in [
         ("BJ-WATER-001", "", "x"),
         ("BJ-WATER-001", "1 2", "x"),

@@ -79,12 +79,22 @@ impl Store {
 
     /// Invoice records (JSON), newest first; only one payment's with `payment_id`.
     pub fn invoice_records(&self, payment_id: Option<&str>) -> Result<Vec<String>, StoreError> {
+        // Two statements, so one payment's lookup (every listed receipt asks) uses the index.
         let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT record FROM invoices WHERE ?1 IS NULL OR payment_id = ?1 ORDER BY updated_at DESC, invoice_id",
-        )?;
-        let rows = st.query_map([payment_id], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let order = "ORDER BY updated_at DESC, invoice_id";
+        let rows = match payment_id {
+            Some(p) => conn
+                .prepare_cached(&format!(
+                    "SELECT record FROM invoices WHERE payment_id = ?1 {order}"
+                ))?
+                .query_map([p], |r| r.get(0))?
+                .collect::<Result<_, _>>()?,
+            None => conn
+                .prepare_cached(&format!("SELECT record FROM invoices {order}"))?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(rows)
     }
 
     /// Saves an account locally with a change for the platform (`save`): a new one, or a new

@@ -58,12 +58,7 @@ fn random_hex(bytes: usize) -> Option<String> {
 /// The customer a signed device request acts for (the nonce burnt), or the refusal.
 #[allow(clippy::result_large_err)] // the finished refusal, returned at once
 fn customer(app: &App, headers: &HeaderMap, rd: &RequestDigest) -> Result<String, Response> {
-    let device_id = registered_device(app, headers, rd, "")?;
-    match app.db.burn_nonce(&rd.nonce, SystemClock.now_unix()) {
-        Ok(true) => {}
-        Ok(false) => return Err(replayed()),
-        Err(e) => return Err(internal_error(&e)),
-    }
+    let device_id = device_request_once(app, headers, rd)?;
     match app.db.customer_of(&device_id) {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(problem(

@@ -101,6 +101,22 @@ pub(super) fn registered_device(
     Ok(device_id)
 }
 
+/// A registered device's signed request without an idempotency key, its nonce burnt (used
+/// once): the device's id, or the refusal.
+#[allow(clippy::result_large_err)] // the finished refusal, returned at once
+pub(super) fn device_request_once(
+    app: &App,
+    headers: &HeaderMap,
+    rd: &RequestDigest,
+) -> Result<String, Response> {
+    let device_id = registered_device(app, headers, rd, "")?;
+    match app.db.burn_nonce(&rd.nonce, SystemClock.now_unix()) {
+        Ok(true) => Ok(device_id),
+        Ok(false) => Err(replayed()),
+        Err(e) => Err(internal_error(&e)),
+    }
+}
+
 pub(super) fn replayed() -> Response {
     problem(
         StatusCode::CONFLICT,
@@ -494,15 +510,10 @@ pub(super) async fn payment_by_key(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let device_id = match registered_device(&app, &headers, &rd, "") {
+    let device_id = match device_request_once(&app, &headers, &rd) {
         Ok(d) => d,
         Err(r) => return r,
     };
-    match app.db.burn_nonce(&rd.nonce, SystemClock.now_unix()) {
-        Ok(true) => {}
-        Ok(false) => return replayed(),
-        Err(e) => return internal_error(&e),
-    }
     match app.db.kept(&device_id, &key) {
         Ok(Some(k)) if (200..300).contains(&k.http_status) => kept_response(200, k.response),
         Ok(Some(k)) => {

@@ -150,12 +150,18 @@ fn own_order(app: &App, device_id: &str, order_id: &str) -> Result<Order, Respon
     }
 }
 
-fn burn(app: &App, rd: &RequestDigest) -> Option<Response> {
-    match app.db.burn_nonce(&rd.nonce, SystemClock.now_unix()) {
-        Ok(true) => None,
-        Ok(false) => Some(replayed()),
-        Err(e) => Some(internal_error(&e)),
-    }
+/// A signed request about one of the device's orders: the order and the body, or the refusal.
+#[allow(clippy::result_large_err)] // the finished refusal, returned at once
+fn order_request<T: serde::de::DeserializeOwned>(
+    app: &App,
+    headers: &HeaderMap,
+    rd: &RequestDigest,
+    order_id: &str,
+    body: &[u8],
+) -> Result<(Order, T), Response> {
+    let device_id = device_request_once(app, headers, rd)?;
+    let req: T = parse_body(body)?;
+    Ok((own_order(app, &device_id, order_id)?, req))
 }
 
 /// `POST /v1/topups`.
@@ -217,8 +223,10 @@ pub(super) async fn create_topup(
         Ok(li) => li,
         Err(r) => return r,
     };
-    if let Some(r) = burn(&app, &rd) {
-        return r;
+    match app.db.burn_nonce(&rd.nonce, SystemClock.now_unix()) {
+        Ok(true) => {}
+        Ok(false) => return replayed(),
+        Err(e) => return internal_error(&e),
     }
     let Some(id) = ({
         let mut b = [0u8; 8];
@@ -277,19 +285,8 @@ pub(super) async fn complete_topup(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let device_id = match registered_device(&app, &headers, &rd, "") {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    if let Some(r) = burn(&app, &rd) {
-        return r;
-    }
-    let req: TopupCompletion = match parse_body(&body) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let o = match own_order(&app, &device_id, &order_id) {
-        Ok(o) => o,
+    let (o, req) = match order_request::<TopupCompletion>(&app, &headers, &rd, &order_id, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if o.state == "completed" {
@@ -328,19 +325,8 @@ pub(super) async fn settle_topup(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let device_id = match registered_device(&app, &headers, &rd, "") {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    if let Some(r) = burn(&app, &rd) {
-        return r;
-    }
-    let req: TopupSettle = match parse_body(&body) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let o = match own_order(&app, &device_id, &order_id) {
-        Ok(o) => o,
+    let (o, req) = match order_request::<TopupSettle>(&app, &headers, &rd, &order_id, &body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if o.state != "authorised" {
