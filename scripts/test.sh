@@ -6,6 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 export CARGO_TERM_COLOR=never
+# A clean CI clone gains nothing from incremental caches (they were a third of target/).
+[ "${CI:-}" = true ] && export CARGO_INCREMENTAL=0
 TOOLS=$ROOT/.tools                                       # in .gitignore
 SWIFT_ROOT=${BILLTAP_SWIFT_CHROOT:-/var/tmp/billtap-swift-chroot}
 
@@ -162,6 +164,7 @@ swift_suite() {
   return $rc
 }
 
+echo "disk at start: $(df -h . | awk 'NR == 2 {print $4}') free"
 check fmt cargo fmt --all -- --check
 check clippy cargo clippy --workspace --all-targets -- -D warnings
 suite rust count_cargo rust_suite
@@ -174,5 +177,7 @@ suite kotlin count_kotlin kotlin_suite
 step swift-setup setup_swift
 suite swift count_xctest swift_suite
 
+# A cold run once ran the disk out while linking: say how much it took.
+echo "disk: $(du -sh target 2>/dev/null | cut -f1) in target/, $(df -h . | awk 'NR == 2 {print $4}') free"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
