@@ -12,7 +12,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result, anyhow};
-use billtap_core::ports::{CardError, CardTransport};
+use billtap_core::pay::TopupRecord;
+use billtap_core::ports::{CardError, CardTransport, TopupProgress, TopupStep};
 use billtap_core::topup::sim::{
     SimCardFile, SimTransport, SimulatedCard, TEST_LOAD_MASTER_KEY, TEST_TAC_MASTER_KEY,
 };
@@ -120,9 +121,32 @@ pub fn save_sim(path: &Path, card: &SimulatedCard) -> Result<()> {
     Ok(())
 }
 
-/// A reader as `--reader` names it, and the simulated card's file when it is `sim`.
+/// The simulated card kept in its file after every exchange (write, then rename), as a real
+/// card keeps what it has done: a CLI killed mid-load leaves the card as it was at its last
+/// answered command, never rolled back to the start.
+struct SimFile {
+    path: PathBuf,
+    inner: SimTransport,
+}
+
+#[async_trait::async_trait]
+impl CardTransport for SimFile {
+    async fn transceive(&self, apdu: Vec<u8>) -> Result<Vec<u8>, CardError> {
+        let answer = self.inner.transceive(apdu).await;
+        save_sim(&self.path, &self.inner.card()).map_err(|e| CardError::Io {
+            reason: format!("cannot keep the simulated card: {e}"),
+        })?;
+        answer
+    }
+
+    fn max_transceive_length(&self) -> u32 {
+        self.inner.max_transceive_length()
+    }
+}
+
+/// A reader as `--reader` names it.
 enum Reader {
-    Sim(PathBuf, SimTransport),
+    Sim(SimFile),
     Exec(ExecTransport),
 }
 
@@ -130,8 +154,8 @@ impl Reader {
     fn open(reader: &str, card: Option<&Path>, store: Option<&Path>) -> Result<Reader> {
         if reader == "sim" {
             let path = sim_file(card, store);
-            let t = SimTransport::new(load_sim(&path)?);
-            Ok(Reader::Sim(path, t))
+            let inner = SimTransport::new(load_sim(&path)?);
+            Ok(Reader::Sim(SimFile { path, inner }))
         } else if let Some(cmd) = reader.strip_prefix("exec:") {
             Ok(Reader::Exec(ExecTransport::spawn(cmd)?))
         } else if reader == "nfc" {
@@ -145,16 +169,27 @@ impl Reader {
 
     fn transport(&self) -> &dyn CardTransport {
         match self {
-            Reader::Sim(_, t) => t,
+            Reader::Sim(t) => t,
             Reader::Exec(t) => t,
         }
     }
 
-    /// Keeps the simulated card's new state (a load changes it).
-    fn save(&self) -> Result<()> {
+    /// The simulated card's file, when the reader is `sim`.
+    fn sim_path(&self) -> Option<&Path> {
         match self {
-            Reader::Sim(path, t) => save_sim(path, &t.card()),
-            Reader::Exec(_) => Ok(()),
+            Reader::Sim(t) => Some(&t.path),
+            Reader::Exec(_) => None,
+        }
+    }
+}
+
+/// Top-up progress on stderr as it happens (stdout keeps the result, `--json` parses).
+struct StderrProgress;
+
+impl TopupProgress for StderrProgress {
+    fn on_step(&self, step: TopupStep, hint: String) {
+        if step != TopupStep::Done {
+            eprintln!("… {hint}");
         }
     }
 }
@@ -180,9 +215,11 @@ pub fn cmd_topup(
     let r = Reader::open(reader, card, store)?;
     let conn = crate::platform_cmds::connect(args)?;
     let pay = crate::pay_cmds::payments(&conn, crate::pay_cmds::open_store(store)?, from)?;
-    eprintln!("hold the card still against the reader…");
-    let outcome = crate::platform_cmds::runtime()?.block_on(pay.topup(r.transport(), amount));
-    r.save()?;
+    let outcome = crate::platform_cmds::runtime()?.block_on(pay.topup(
+        r.transport(),
+        amount,
+        Some(&StderrProgress),
+    ));
     let rec = match outcome {
         Ok(rec) => rec,
         Err(billtap_core::pay::PayError::Card(TopupError::Transport(e))) => {
@@ -238,16 +275,107 @@ pub fn cmd_topup(
     })
 }
 
-/// `billtap card read`.
-pub fn cmd_read(reader: &str, card: Option<&Path>, store: Option<&Path>, json: bool) -> Result<u8> {
+/// `billtap card emulate`: the simulated card as an `exec:` reader's card — one command APDU
+/// per line in (hex), `data‖SW` out, the card kept in its file after each. With `tear_after`
+/// N the card runs the Nth command and leaves the field before answering it (`TAGLOST`: a
+/// torn exchange): test rigs tap billtap's own card through the exec reader with it.
+pub fn cmd_emulate(
+    card: Option<&Path>,
+    store: Option<&Path>,
+    tear_after: Option<u32>,
+) -> Result<u8> {
+    let path = sim_file(card, store);
+    let mut sim = load_sim(&path)?;
+    let mut ran = 0u32;
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let apdu =
+            hex::decode(line.trim()).map_err(|_| anyhow!("not a hex APDU: {:.40}", line.trim()))?;
+        let answer = sim.transceive(&apdu);
+        save_sim(&path, &sim)?;
+        ran = ran.saturating_add(1);
+        if tear_after.is_some_and(|n| ran >= n) {
+            writeln!(out, "TAGLOST")?;
+            out.flush()?;
+            return Ok(0);
+        }
+        writeln!(out, "{}", hex::encode_upper(answer))?;
+        out.flush()?;
+    }
+    Ok(0)
+}
+
+/// Settles an unfinished top-up of the card in the field before anything else (it needs the
+/// platform; nothing is sent when the store holds no unfinished top-up).
+fn settle_first(
+    rt: &tokio::runtime::Runtime,
+    args: &crate::platform_cmds::PlatformArgs,
+    store: Option<&Path>,
+    from: &str,
+    r: &Reader,
+) -> Result<Option<TopupRecord>, billtap_core::pay::PayError> {
+    use billtap_core::pay::TopupState as S;
+    let path = store_path(store);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let st = std::sync::Arc::new(billtap_core::store::Store::open(&path)?);
+    let open = billtap_core::pay::local_topups(&st)?.iter().any(|t| {
+        matches!(
+            t.state,
+            S::Prepared | S::Authorised | S::Credited | S::Unknown
+        )
+    });
+    if !open {
+        return Ok(None);
+    }
+    let unreachable = |e: anyhow::Error| {
+        billtap_core::pay::PayError::Platform(billtap_core::platform::PlatformError::Network(
+            e.to_string(),
+        ))
+    };
+    let conn = crate::platform_cmds::connect(args).map_err(unreachable)?;
+    let pay = crate::pay_cmds::payments(&conn, st, from).map_err(unreachable)?;
+    rt.block_on(pay.settle_card(r.transport(), Some(&StderrProgress)))
+}
+
+/// `billtap card read`: settles the card's unfinished top-up first, then reads it.
+pub fn cmd_read(
+    args: &crate::platform_cmds::PlatformArgs,
+    store: Option<&Path>,
+    from: &str,
+    reader: &str,
+    card: Option<&Path>,
+    json: bool,
+) -> Result<u8> {
     let rt = crate::platform_cmds::runtime()?;
     let r = Reader::open(reader, card, store)?;
-    let state = rt.block_on(read_card(r.transport()));
-    r.save()?;
-    let sim = match &r {
-        Reader::Sim(path, _) => Some(path.clone()),
-        Reader::Exec(_) => None,
+    let settled = match settle_first(&rt, args, store, from, &r) {
+        Ok(s) => s,
+        Err(billtap_core::pay::PayError::Card(TopupError::Transport(e))) => {
+            eprintln!("billtap: {e}");
+            return Ok(3);
+        }
+        Err(billtap_core::pay::PayError::Card(e @ TopupError::Card { sw: 0x6A82, .. })) => {
+            eprintln!("billtap: {e}");
+            return Ok(1);
+        }
+        Err(e) => {
+            // The card is still read; its top-up stays kept for the next tap.
+            eprintln!("billtap: this card's unfinished top-up is not settled yet: {e}");
+            None
+        }
     };
+    if let Some(t) = &settled {
+        eprintln!(
+            "settled this card's earlier top-up of {}: {:?}",
+            t.amount, t.state
+        );
+    }
+    let state = rt.block_on(read_card(r.transport()));
+    let sim = r.sim_path().map(Path::to_path_buf);
     let state = match state {
         Ok(s) => s,
         Err(TopupError::Transport(e)) => {
@@ -284,6 +412,9 @@ pub fn cmd_read(reader: &str, card: Option<&Path>, store: Option<&Path>, json: b
                 "currency": "CNY",
                 "transactions": tx,
                 "simulated_card": sim,
+                "settled_topup": settled.as_ref().map(|t| json!({
+                    "topup_id": t.topup_id, "state": t.state, "amount": t.amount.to_plain_string(),
+                })),
             })
         );
     } else {

@@ -119,6 +119,10 @@ enum Command {
         /// Bearer token for the /admin endpoints (default: a random one, printed at start).
         #[arg(long, env = "BILLTAP_ADMIN_TOKEN")]
         admin_token: Option<String>,
+        /// The card issuer's master keys for one key version, `VERSION:LOAD_MK:TAC_MK` (hex),
+        /// repeatable; default: the documented test keys (version 01).
+        #[arg(long = "issuer-key")]
+        issuer_keys: Vec<String>,
     },
     /// Show the platform's category tree.
     Catalog {
@@ -240,6 +244,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CardCommand {
+    /// Be billtap's simulated card for an `exec:` reader: hex APDU lines in, `data‖SW` out.
+    Emulate {
+        /// The simulated card's file (default: sim-card.json next to the store).
+        #[arg(long)]
+        card: Option<PathBuf>,
+        /// Run this many commands, then leave the field before answering the last (`TAGLOST`).
+        #[arg(long)]
+        tear_after: Option<u32>,
+    },
     /// Read the card in the field: serial number, validity, balance, newest transactions.
     Read {
         /// sim (billtap's simulated card), exec:CMD (hex lines over a command), nfc (libnfc).
@@ -248,6 +261,10 @@ enum CardCommand {
         /// The simulated card's file (default: sim-card.json next to the store).
         #[arg(long)]
         card: Option<PathBuf>,
+        #[command(flatten)]
+        funding: Funding,
+        #[command(flatten)]
+        platform: PlatformArgs,
         /// One JSON object.
         #[arg(long)]
         json: bool,
@@ -512,7 +529,8 @@ fn main() -> ExitCode {
             port,
             db,
             admin_token,
-        } => platform_cmds::cmd_sandbox(port, db, admin_token),
+            issuer_keys,
+        } => platform_cmds::cmd_sandbox(port, db, admin_token, issuer_keys),
         Command::Catalog { platform, json } => {
             platform_cmds::cmd_catalog(&g.platform(platform), json)
         }
@@ -576,8 +594,25 @@ fn main() -> ExitCode {
         } => pay_cmds::cmd_resume(&g.platform(platform), store, &funding.from, json),
         Command::Device { json } => pay_cmds::cmd_device(store, json),
         Command::Card {
-            command: CardCommand::Read { reader, card, json },
-        } => card_cmds::cmd_read(&reader, card.as_deref(), store, json),
+            command: CardCommand::Emulate { card, tear_after },
+        } => card_cmds::cmd_emulate(card.as_deref(), store, tear_after),
+        Command::Card {
+            command:
+                CardCommand::Read {
+                    reader,
+                    card,
+                    funding,
+                    platform,
+                    json,
+                },
+        } => card_cmds::cmd_read(
+            &g.platform(platform),
+            store,
+            &funding.from,
+            &reader,
+            card.as_deref(),
+            json,
+        ),
         Command::Topup {
             amount,
             reader,
@@ -1249,6 +1284,7 @@ fn cmd_demo(save_frame: Option<&Path>, store: Option<&Path>) -> Result<u8> {
             "50.00 CNY"
                 .parse()
                 .map_err(|e| anyhow!("the demo amount: {e}"))?,
+            None,
         ),
     )?;
     let after = card.card().balance();

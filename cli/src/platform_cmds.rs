@@ -85,11 +85,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// `billtap sandbox`: serve until interrupted.
-pub fn cmd_sandbox(port: u16, db: Option<String>, admin_token: Option<String>) -> Result<u8> {
+pub fn cmd_sandbox(
+    port: u16,
+    db: Option<String>,
+    admin_token: Option<String>,
+    issuer_keys: Vec<String>,
+) -> Result<u8> {
     let sb = Sandbox::start(SandboxOptions {
         port,
         db_path: db,
         admin_token,
+        issuer_keys,
         ..SandboxOptions::default()
     })?;
     // One write, and a closed stdout (a parent that read what it needed and hung up) is no

@@ -702,4 +702,40 @@ fn topup_loads_the_simulated_card_once_and_exits_by_outcome() {
         store.to_str().unwrap(),
     ]);
     assert_eq!(out.lines().count(), 1, "{out}");
+    // Torn: billtap's own card over the exec reader leaves the field right after CREDIT FOR
+    // LOAD ran (the 4th command): the outcome is not known (3) until `card read` settles it.
+    let exec = format!(
+        "exec:{} card emulate --card {} --tear-after 4",
+        env!("CARGO_BIN_EXE_billtap"),
+        card.display()
+    );
+    let (code, out, err) = run(&["--amount", "20", "--reader", &exec, "--json"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(err.contains("keep it still"), "progress on stderr: {err}");
+    let read = || {
+        let (code, out, err) = billtap(&[
+            "card",
+            "read",
+            "--card",
+            card.to_str().unwrap(),
+            "--json",
+            "--platform",
+            &sb.url,
+            "--key",
+            &sb.key,
+            "--store",
+            store.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        serde_json::from_str::<Value>(out.trim()).unwrap()
+    };
+    let v = read();
+    assert_eq!(v["settled_topup"]["state"], "completed", "{v}");
+    assert_eq!(v["balance"], "80.00", "loaded once");
+    // Nothing left to settle: the next read sends nothing.
+    let read = read();
+    assert_eq!(
+        (read["settled_topup"].is_null(), &read["balance"]),
+        (true, &Value::from("80.00"))
+    );
 }

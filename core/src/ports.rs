@@ -249,3 +249,44 @@ pub trait CardTransport: Send + Sync {
     /// The longest command the reader sends in one exchange (`IsoDep.getMaxTransceiveLength`).
     fn max_transceive_length(&self) -> u32;
 }
+
+/// A step of a top-up, for the screen to show as it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum TopupStep {
+    /// Waiting for the card in the field (a reader may block here until one is tapped).
+    WaitingForCard,
+    /// Reading which card it is and where it stands.
+    Reading,
+    /// The platform is authorising the load (the account is debited).
+    Authorising,
+    /// Writing the value to the card.
+    Writing,
+    /// The platform is checking the card's proof of the load; the card may be taken away.
+    Verifying,
+    /// Finished: the record says how.
+    Done,
+}
+
+impl TopupStep {
+    /// What to tell the user at this step; while the card is being used, "keep it still".
+    pub fn hint(self) -> &'static str {
+        match self {
+            TopupStep::WaitingForCard => "Hold the card flat against the back of the phone",
+            TopupStep::Reading => "Reading the card: keep it still",
+            TopupStep::Authorising => "Authorising the payment: keep the card still",
+            TopupStep::Writing => "Writing to the card: keep it still",
+            TopupStep::Verifying => "Checking the card's proof of the load: you may remove it",
+            TopupStep::Done => "Done",
+        }
+    }
+}
+
+/// Where the app hears a top-up's progress (called on billtap's worker, as each step starts:
+/// hop to the UI thread to show it).
+#[cfg_attr(feature = "uniffi", uniffi::export(with_foreign))]
+pub trait TopupProgress: Send + Sync {
+    /// A step starts; `hint` is what to show ("keep the card still").
+    fn on_step(&self, step: TopupStep, hint: String);
+}

@@ -52,7 +52,9 @@ impl IssuerKeys {
 
     /// `VERSION:LOAD_MK:TAC_MK` (hex), as `billtap sandbox --issuer-key` takes it.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("{text:?} is not VERSION:LOAD_MK:TAC_MK (hex, 16-byte keys)");
+        let bad = || {
+            format!("{text:?} is not VERSION:LOAD_MK:TAC_MK (hex: a 1-byte version, 16-byte keys)")
+        };
         let mut parts = text.split(':');
         let (Some(v), Some(l), Some(t), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -66,7 +68,8 @@ impl IssuerKeys {
                 .map_err(|_| bad())
         };
         Ok(IssuerKeys {
-            version: v.parse().map_err(|_| bad())?,
+            // Like the keys, the version is hex (as the card's INITIALIZE answer shows it).
+            version: u8::from_str_radix(v, 16).map_err(|_| bad())?,
             load: key(l)?,
             tac: key(t)?,
         })

@@ -40,6 +40,17 @@ fn card(serial_tail: u8, balance: u32) -> SimTransport {
     ))
 }
 
+/// The steps a top-up reported, in order.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<billtap_core::ports::TopupStep>>);
+
+impl billtap_core::ports::TopupProgress for Heard {
+    fn on_step(&self, step: billtap_core::ports::TopupStep, hint: String) {
+        assert!(!hint.is_empty());
+        self.0.lock().unwrap().push(step);
+    }
+}
+
 fn cny(text: &str) -> Money {
     format!("{text} CNY").parse().unwrap()
 }
@@ -76,8 +87,21 @@ async fn a_card_is_loaded_once_in_four_exchanges_with_a_receipt() {
     pay.register().await.unwrap();
     let t = card(0x01, 1_000);
     let before = t.exchanges();
-    let r = pay.topup(&t, cny("50.00")).await.unwrap();
+    let heard = Heard::default();
+    let r = pay.topup(&t, cny("50.00"), Some(&heard)).await.unwrap();
     assert_eq!(r.state, TopupState::Completed, "{r:?}");
+    use billtap_core::ports::TopupStep as S;
+    assert_eq!(
+        *heard.0.lock().unwrap(),
+        [
+            S::WaitingForCard,
+            S::Reading,
+            S::Authorising,
+            S::Writing,
+            S::Verifying,
+            S::Done
+        ]
+    );
     assert_eq!(t.exchanges() - before, 4, "SELECT, READ 0015, INIT, CREDIT");
     assert_eq!(t.card().balance(), 6_000);
     assert_eq!(r.balance_before_fen, 1_000);
@@ -103,22 +127,22 @@ async fn a_card_is_loaded_once_in_four_exchanges_with_a_receipt() {
 
     // Refusals move no money: insufficient funds, an amount out of range.
     let poor = payments(&sb, store("topup-poor"), POOR, 5_000);
-    let r = poor.topup(&t, cny("50.00")).await.unwrap();
+    let r = poor.topup(&t, cny("50.00"), None).await.unwrap();
     assert_eq!(r.state, TopupState::Failed, "{r:?}");
     assert_eq!(t.card().balance(), 6_000);
     let zero =
         Money::from_minor_units(0, billtap_core::money::Currency::from_alpha("CNY").unwrap());
     assert!(matches!(
-        pay.topup(&t, zero).await,
+        pay.topup(&t, zero, None).await,
         Err(billtap_core::pay::PayError::Invalid(_))
     ));
     let yen: Money = "100 JPY".parse().unwrap();
     assert!(matches!(
-        pay.topup(&t, yen).await,
+        pay.topup(&t, yen, None).await,
         Err(billtap_core::pay::PayError::Invalid(_))
     ));
     assert!(matches!(
-        pay.topup(&t, cny("2000.00")).await,
+        pay.topup(&t, cny("2000.00"), None).await,
         Err(billtap_core::pay::PayError::Invalid(_))
     ));
     assert_eq!(t.card().balance(), 6_000);
@@ -130,7 +154,7 @@ async fn a_card_is_loaded_once_in_four_exchanges_with_a_receipt() {
         [0x31, 0x04, 0x10, 0, 0x75, 0x11, 0x32, 0, 0x98, 0x77],
         0,
     ));
-    let r = pay.topup(&stranger, cny("10.00")).await.unwrap();
+    let r = pay.topup(&stranger, cny("10.00"), None).await.unwrap();
     assert_eq!(r.state, TopupState::Failed);
     assert!(
         r.failure
@@ -172,7 +196,7 @@ async fn tearing_at_every_step_settles_with_no_double_credit_and_no_lost_money()
         if let Some(prefix) = net_fault {
             admin.fault(prefix, "drop_after_commit", 1).await;
         }
-        let first = pay.topup(&t, cny("20.00")).await;
+        let first = pay.topup(&t, cny("20.00"), None).await;
         admin.clear_faults().await;
         // Tap again until it settles (a second attempt only if the first did not complete).
         let mut state = first.as_ref().map(|r| r.state).ok();
@@ -183,7 +207,7 @@ async fn tearing_at_every_step_settles_with_no_double_credit_and_no_lost_money()
             ) {
                 break;
             }
-            state = match pay.settle_card(&t).await.unwrap() {
+            state = match pay.settle_card(&t, None).await.unwrap() {
                 Some(r) => Some(r.state),
                 None => break, // nothing was stored: nothing to settle
             };
@@ -221,13 +245,47 @@ async fn a_load_on_another_phone_in_between_is_not_taken_for_the_interrupted_one
     let b = payments(&sb, store("topup-rival-b"), FUNDING, 5_000);
     let t = card(0x42, 1_000);
     t.fail_at(4, CardFault::LostBefore);
-    let first = a.topup(&t, cny("20.00")).await.unwrap();
+    let first = a.topup(&t, cny("20.00"), None).await.unwrap();
     assert_eq!(first.state, TopupState::Unknown);
-    let other = b.topup(&t, cny("20.00")).await.unwrap();
+    let other = b.topup(&t, cny("20.00"), None).await.unwrap();
     assert_eq!(other.state, TopupState::Completed);
     assert_eq!(t.card().balance(), 3_000);
-    let settled = a.settle_card(&t).await.unwrap().unwrap();
+    let settled = a.settle_card(&t, None).await.unwrap().unwrap();
     assert_eq!(settled.state, TopupState::Completed, "{settled:?}");
     assert_eq!(t.card().balance(), 5_000, "both paid loads are on the card");
     assert_eq!(completed_fen(&admin, 0x42).await, (4_000, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cards_of_another_maker_load_against_the_issuer_keys_it_was_given() {
+    // A test-card maker's keys, handed to the sandbox as `--issuer-key 02:LOAD_MK:TAC_MK`.
+    let load = [0x5Au8; 16];
+    let tac = [0xA5u8; 16];
+    let sb = billtap_sandbox::Sandbox::start(billtap_sandbox::SandboxOptions {
+        issuer_keys: vec![format!(
+            "02:{}:{}",
+            hex::encode_upper(load),
+            hex::encode_upper(tac)
+        )],
+        ..Default::default()
+    })
+    .unwrap();
+    let pay = payments(&sb, store("topup-maker"), FUNDING, 5_000);
+    let serial = [0x31, 0x04, 0x10, 0x00, 0x75, 0x11, 0x32, 0x00, 0x55, 0x01];
+    let theirs = SimTransport::new(SimulatedCard::new(&load, &tac, 2, serial, 0));
+    let r = pay.topup(&theirs, cny("30.00"), None).await.unwrap();
+    assert_eq!(r.state, TopupState::Completed, "{r:?}");
+    assert_eq!(theirs.card().balance(), 3_000);
+    // A card under the documented test keys (version 01) is not this issuer's now: refused
+    // before any money moved, nothing loaded.
+    let ours = card(0x07, 500);
+    let r = pay.topup(&ours, cny("30.00"), None).await.unwrap();
+    assert_eq!(r.state, TopupState::Failed, "{r:?}");
+    assert_eq!(ours.card().balance(), 500);
+    // A malformed key is refused at start, with what is wrong.
+    let bad = billtap_sandbox::Sandbox::start(billtap_sandbox::SandboxOptions {
+        issuer_keys: vec!["02:00".into()],
+        ..Default::default()
+    });
+    assert!(bad.is_err());
 }

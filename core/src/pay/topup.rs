@@ -20,7 +20,7 @@ use crate::platform::api::{
     ApiMoney, CardLoadInit, TopupCompletion, TopupOrder, TopupRequest, TopupSettle,
 };
 use crate::platform::{FailureKind, PlatformError, PreparedRequest, decode_verified};
-use crate::ports::CardTransport;
+use crate::ports::{CardTransport, TopupProgress, TopupStep};
 use crate::store::{NewReceipt, StoreError, TopupRow};
 use crate::topup::pboc::{
     AID_CITY_UNION, AID_T_UNION, CardInfo, LoadInit, LoadTerms, Stamp, credit_for_load,
@@ -161,6 +161,13 @@ async fn initialize(card: &dyn CardTransport, terms: &LoadTerms) -> Result<LoadI
     Ok(LoadInit::parse(&r.ok_data("INITIALIZE FOR LOAD")?)?)
 }
 
+/// Tells the app a step starts, if it listens.
+fn tell(progress: Option<&dyn TopupProgress>, step: TopupStep) {
+    if let Some(p) = progress {
+        p.on_step(step, step.hint().to_owned());
+    }
+}
+
 /// A failure of the exchange with the card (it may have run the command).
 fn is_transport(e: &PayError) -> bool {
     matches!(e, PayError::Card(TopupError::Transport(_)))
@@ -180,11 +187,12 @@ impl Payments {
     /// Loads `amount` onto the card in the field, paid from the funding account: at most six
     /// exchanges with the card. An unfinished top-up of this card is settled first. The record
     /// says where it stands: `completed`, `failed` (nothing taken), or `unknown` (kept;
-    /// settled at the next tap).
+    /// settled at the next tap). `progress` hears each step as it starts.
     pub async fn topup(
         &self,
         card: &dyn CardTransport,
         amount: Money,
+        progress: Option<&dyn TopupProgress>,
     ) -> Result<TopupRecord, PayError> {
         let fen = u32::try_from(
             (amount.amount * rust_decimal::Decimal::from(100))
@@ -200,9 +208,11 @@ impl Payments {
             ))
         })?;
         self.register().await?;
+        tell(progress, TopupStep::WaitingForCard);
         let serial = select_card(card).await?;
+        tell(progress, TopupStep::Reading);
         if let Some(open) = self.store.open_topup(&serial)? {
-            let settled = self.settle_row(card, open).await?;
+            let settled = self.settle_row(card, open, progress).await?;
             if !matches!(
                 settled.state,
                 TopupState::Completed
@@ -253,18 +263,23 @@ impl Payments {
             updated_at: now,
         };
         self.store.insert_topup(&row)?;
-        self.drive(card, row.topup_id).await
+        self.drive(card, row.topup_id, progress).await
     }
 
     /// Settles the unfinished top-up of the card in the field, if it has one.
     pub async fn settle_card(
         &self,
         card: &dyn CardTransport,
+        progress: Option<&dyn TopupProgress>,
     ) -> Result<Option<TopupRecord>, PayError> {
-        self.register().await?;
+        tell(progress, TopupStep::WaitingForCard);
         let serial = select_card(card).await?;
+        tell(progress, TopupStep::Reading);
         match self.store.open_topup(&serial)? {
-            Some(row) => Ok(Some(self.settle_row(card, row).await?)),
+            Some(row) => {
+                self.register().await?;
+                Ok(Some(self.settle_row(card, row, progress).await?))
+            }
             None => Ok(None),
         }
     }
@@ -293,12 +308,13 @@ impl Payments {
         &self,
         card: &dyn CardTransport,
         row: TopupRow,
+        progress: Option<&dyn TopupProgress>,
     ) -> Result<TopupRecord, PayError> {
         let (Some(order_id), "authorised" | "unknown") = (row.order_id.clone(), row.state.as_str())
         else {
             // No order known yet (resend the stored request: the platform keeps its answer
             // under the key), or a TAC to report.
-            return self.drive(card, row.topup_id).await;
+            return self.drive(card, row.topup_id, progress).await;
         };
         let terms = LoadTerms {
             amount: u32::try_from(row.amount_fen).unwrap_or(0),
@@ -317,6 +333,7 @@ impl Payments {
             reverse: false,
         })?;
         let path = format!("/v1/topups/{order_id}/settle");
+        tell(progress, TopupStep::Verifying);
         let (status, bytes) = self.send_fresh("POST", &path, body).await?;
         let order: TopupOrder = match decode_verified(status, &bytes) {
             Ok(o) => o,
@@ -330,12 +347,13 @@ impl Payments {
                             .unwrap_or("the issuer reconciles this load"),
                     ),
                 )?;
+                tell(progress, TopupStep::Done);
                 return self.topup_record(&row.topup_id);
             }
             Err(e) => return Err(e.into()),
         };
         self.take_order(&row, &order)?;
-        self.drive(card, row.topup_id).await
+        self.drive(card, row.topup_id, progress).await
     }
 
     /// Stores what the platform says of the order (after checking it is this one's).
@@ -393,21 +411,45 @@ impl Payments {
         &self,
         card: &dyn CardTransport,
         topup_id: String,
+        progress: Option<&dyn TopupProgress>,
+    ) -> Result<TopupRecord, PayError> {
+        let outcome = self.drive_steps(card, &topup_id, progress).await;
+        tell(progress, TopupStep::Done);
+        outcome
+    }
+
+    async fn drive_steps(
+        &self,
+        card: &dyn CardTransport,
+        topup_id: &str,
+        progress: Option<&dyn TopupProgress>,
     ) -> Result<TopupRecord, PayError> {
         for _ in 0..4 {
             let row = self
                 .store
-                .topup(&topup_id)?
+                .topup(topup_id)?
                 .ok_or_else(|| PayError::Invalid(format!("no top-up {topup_id}")))?;
             let step = match row.state.as_str() {
-                "prepared" => self.authorize(&row).await,
-                "unknown" if row.order_id.is_none() => self.authorize(&row).await,
-                "authorised" => self.credit(card, &row).await,
-                "credited" => self.complete(&row).await,
+                "prepared" => {
+                    tell(progress, TopupStep::Authorising);
+                    self.authorize(&row).await
+                }
+                "unknown" if row.order_id.is_none() => {
+                    tell(progress, TopupStep::Authorising);
+                    self.authorize(&row).await
+                }
+                "authorised" => {
+                    tell(progress, TopupStep::Writing);
+                    self.credit(card, &row).await
+                }
+                "credited" => {
+                    tell(progress, TopupStep::Verifying);
+                    self.complete(&row).await
+                }
                 _ => return record(&row),
             };
             if let Err(e) = step {
-                let row = self.store.topup(&topup_id)?.unwrap_or(row);
+                let row = self.store.topup(topup_id)?.unwrap_or(row);
                 if matches!(row.state.as_str(), "completed" | "failed" | "reversed") {
                     return record(&row);
                 }
@@ -416,14 +458,14 @@ impl Payments {
                     || matches!(&e, PayError::Platform(p) if p.kind() != FailureKind::Refused)
                 {
                     if row.state != "credited" {
-                        self.mark(&topup_id, "unknown", Some(&e.to_string()))?;
+                        self.mark(topup_id, "unknown", Some(&e.to_string()))?;
                     }
-                    return self.topup_record(&topup_id);
+                    return self.topup_record(topup_id);
                 }
                 return Err(e);
             }
         }
-        self.topup_record(&topup_id)
+        self.topup_record(topup_id)
     }
 
     /// Sends the stored authorisation request (its exact bytes; a repeat is answered from
