@@ -14,19 +14,21 @@ mod logging;
 mod pay;
 mod platform;
 mod scan;
+mod topup;
 
 pub use errors::{ConfigError, ScanError};
 pub use logging::set_logger;
 pub use pay::{PaymentError, SoftwareKey};
 pub use platform::PlatformError;
 pub use scan::{QrFormat, parse_payload, render_qr, scan_frame};
+pub use topup::SimulatedCard;
 
 use std::sync::Arc;
 
 use billtap_core::money::Money;
 use billtap_core::pay::{DeviceInfo, PayConfig, PayError, PaymentRecord, PaymentTarget, Payments};
 use billtap_core::platform::{BillView, BillerQuery, api};
-use billtap_core::ports::{Clock, HttpTransport, Signer};
+use billtap_core::ports::{CardTransport, Clock, HttpTransport, Signer, TopupProgress};
 use billtap_core::scan::{DecodedCode, Frame, ScanOptions, Scanned};
 use billtap_core::store::Store;
 
@@ -489,6 +491,58 @@ impl Billtap {
                 },
                 reason: e.to_string(),
             })
+    }
+
+    /// Loads `amount` (CNY) onto the card in the field, paid from the funding account, exactly
+    /// once however the card is pulled away: the record's state is `completed`, `failed`
+    /// (nothing taken) or `unknown` (kept; settled at the next tap of this card, by
+    /// `topup`, `settle_card` or `read_card`). `progress` hears each step as it starts.
+    pub async fn topup(
+        &self,
+        card: Arc<dyn CardTransport>,
+        amount: Money,
+        progress: Option<Arc<dyn TopupProgress>>,
+    ) -> Result<billtap_core::pay::TopupRecord, PaymentError> {
+        Ok(self
+            .payments()?
+            .topup(card.as_ref(), amount, progress.as_deref())
+            .await?)
+    }
+
+    /// Settles the unfinished top-up of the card in the field, if it has one.
+    pub async fn settle_card(
+        &self,
+        card: Arc<dyn CardTransport>,
+        progress: Option<Arc<dyn TopupProgress>>,
+    ) -> Result<Option<billtap_core::pay::TopupRecord>, PaymentError> {
+        Ok(self
+            .payments()?
+            .settle_card(card.as_ref(), progress.as_deref())
+            .await?)
+    }
+
+    /// Reads the card in the field (serial number, validity, balance, newest transactions),
+    /// settling its unfinished top-up first when there is one (that needs the platform; if it
+    /// cannot be reached the card is still read and `unsettled` says why).
+    pub async fn read_card(
+        &self,
+        card: Arc<dyn CardTransport>,
+        progress: Option<Arc<dyn TopupProgress>>,
+    ) -> Result<billtap_core::pay::CardTap, PaymentError> {
+        // Without a funding account the card is still read; `unsettled` says what is missing.
+        let payments = self.payments().ok();
+        Ok(billtap_core::pay::tap_card(
+            &self.store,
+            payments.as_deref(),
+            card.as_ref(),
+            progress.as_deref(),
+        )
+        .await?)
+    }
+
+    /// The stored top-ups, newest first (offline).
+    pub fn topups(&self) -> Result<Vec<billtap_core::pay::TopupRecord>, PaymentError> {
+        Ok(billtap_core::pay::local_topups(&self.store)?)
     }
 
     /// Settles what an earlier run left unsettled; call at start-up.

@@ -71,7 +71,14 @@ pub enum PaymentError {
         /// What to tell the user.
         reason: String,
     },
-    /// The card refused, answered nonsense or left the field (top-up).
+    /// The card left the field or did not answer (top-up): tap it again; whatever the load
+    /// was doing is kept and settled at that tap.
+    #[error("{reason}")]
+    CardLost {
+        /// What to tell the user.
+        reason: String,
+    },
+    /// The card refused or answered nonsense (top-up): not a card billtap can load.
     #[error("{reason}")]
     Card {
         /// What to tell the user.
@@ -127,6 +134,9 @@ impl From<PayError> for PaymentError {
             }
             PayError::Store(_) => PaymentError::Store { reason },
             PayError::Invalid(_) => PaymentError::Invalid { reason },
+            PayError::Card(billtap_core::topup::TopupError::Transport(_)) => {
+                PaymentError::CardLost { reason }
+            }
             PayError::Card(_) => PaymentError::Card { reason },
         }
     }

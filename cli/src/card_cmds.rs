@@ -12,7 +12,6 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result, anyhow};
-use billtap_core::pay::TopupRecord;
 use billtap_core::ports::{CardError, CardTransport, TopupProgress, TopupStep};
 use billtap_core::topup::sim::{
     SimCardFile, SimTransport, SimulatedCard, TEST_LOAD_MASTER_KEY, TEST_TAC_MASTER_KEY,
@@ -307,41 +306,8 @@ pub fn cmd_emulate(
     Ok(0)
 }
 
-/// Settles an unfinished top-up of the card in the field before anything else (it needs the
-/// platform; nothing is sent when the store holds no unfinished top-up).
-fn settle_first(
-    rt: &tokio::runtime::Runtime,
-    args: &crate::platform_cmds::PlatformArgs,
-    store: Option<&Path>,
-    from: &str,
-    r: &Reader,
-) -> Result<Option<TopupRecord>, billtap_core::pay::PayError> {
-    use billtap_core::pay::TopupState as S;
-    let path = store_path(store);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let st = std::sync::Arc::new(billtap_core::store::Store::open(&path)?);
-    let open = billtap_core::pay::local_topups(&st)?.iter().any(|t| {
-        matches!(
-            t.state,
-            S::Prepared | S::Authorised | S::Credited | S::Unknown
-        )
-    });
-    if !open {
-        return Ok(None);
-    }
-    let unreachable = |e: anyhow::Error| {
-        billtap_core::pay::PayError::Platform(billtap_core::platform::PlatformError::Network(
-            e.to_string(),
-        ))
-    };
-    let conn = crate::platform_cmds::connect(args).map_err(unreachable)?;
-    let pay = crate::pay_cmds::payments(&conn, st, from).map_err(unreachable)?;
-    rt.block_on(pay.settle_card(r.transport(), Some(&StderrProgress)))
-}
-
-/// `billtap card read`: settles the card's unfinished top-up first, then reads it.
+/// `billtap card read`: settles the card's unfinished top-up first (connecting to the
+/// platform only when the store holds one), then reads the card.
 pub fn cmd_read(
     args: &crate::platform_cmds::PlatformArgs,
     store: Option<&Path>,
@@ -352,8 +318,44 @@ pub fn cmd_read(
 ) -> Result<u8> {
     let rt = crate::platform_cmds::runtime()?;
     let r = Reader::open(reader, card, store)?;
-    let settled = match settle_first(&rt, args, store, from, &r) {
-        Ok(s) => s,
+    let path = store_path(store);
+    // A read never creates a store; without one there is nothing to settle.
+    let st = if path.exists() {
+        Some(std::sync::Arc::new(billtap_core::store::Store::open(
+            &path,
+        )?))
+    } else {
+        None
+    };
+    let conn = match &st {
+        Some(st) if billtap_core::pay::has_open_topup(st)? => {
+            Some(crate::platform_cmds::connect(args)?)
+        }
+        _ => None,
+    };
+    let pay = match (&conn, &st) {
+        (Some(c), Some(st)) => Some(crate::pay_cmds::payments(c, st.clone(), from)?),
+        _ => None,
+    };
+    let tap = match &st {
+        Some(st) => rt.block_on(billtap_core::pay::tap_card(
+            st,
+            pay.as_ref(),
+            r.transport(),
+            Some(&StderrProgress),
+        )),
+        None => rt
+            .block_on(read_card(r.transport()))
+            .map(|card| billtap_core::pay::CardTap {
+                card,
+                settled: None,
+                unsettled: None,
+            })
+            .map_err(Into::into),
+    };
+    let sim = r.sim_path().map(Path::to_path_buf);
+    let tap = match tap {
+        Ok(t) => t,
         Err(billtap_core::pay::PayError::Card(TopupError::Transport(e))) => {
             eprintln!("billtap: {e}");
             return Ok(3);
@@ -362,32 +364,20 @@ pub fn cmd_read(
             eprintln!("billtap: {e}");
             return Ok(1);
         }
-        Err(e) => {
-            // The card is still read; its top-up stays kept for the next tap.
-            eprintln!("billtap: this card's unfinished top-up is not settled yet: {e}");
-            None
-        }
+        Err(e) => return Err(e.into()),
     };
-    if let Some(t) = &settled {
+    if let Some(t) = &tap.settled {
         eprintln!(
             "settled this card's earlier top-up of {}: {:?}",
             t.amount, t.state
         );
     }
-    let state = rt.block_on(read_card(r.transport()));
-    let sim = r.sim_path().map(Path::to_path_buf);
-    let state = match state {
-        Ok(s) => s,
-        Err(TopupError::Transport(e)) => {
-            eprintln!("billtap: {e}");
-            return Ok(3);
-        }
-        Err(e @ TopupError::Card { sw: 0x6A82, .. }) => {
-            eprintln!("billtap: {e}");
-            return Ok(1);
-        }
-        Err(e) => return Err(e.into()),
-    };
+    if let Some(why) = &tap.unsettled {
+        eprintln!(
+            "billtap: an unfinished top-up is not settled yet (kept for the next tap): {why}"
+        );
+    }
+    let (state, settled) = (tap.card, tap.settled);
     let yuan = |fen: u32| format!("{}.{:02}", fen / 100, fen % 100);
     if json {
         let tx: Vec<_> = state

@@ -299,6 +299,45 @@ fun main() {
             expectThrows<PaymentException.Invalid> { runBlocking { app.saveAccount("BJ-GAS-001", "110105-4242-0003", "") } }
         }
     }
+    if (sandboxUrl != null && sandboxKey != null && adminToken != null) test("top-up: a transit card loaded once through the app's IsoDep-shaped transport, torn mid-write") {
+        val serial = "3104100075113200A102"  // this suite's own card: the sandbox is shared
+        val dir = java.nio.file.Files.createTempDirectory("billtap-kt-topup")
+        val app = Billtap(BilltapConfig(sandboxUrl, listOf(sandboxKey), "$dir/topup.sqlite", "zh-CN",
+            fundingAccount = "6217000010000000001", devicePlatform = "android"))
+        val card = SimulatedCard(serial, 1000u)
+        val tag = IsoDepLike(card)
+        val steps = mutableListOf<TopupStep>()
+        val progress = object : TopupProgress {
+            override fun onStep(step: TopupStep, hint: String) { check(hint.isNotEmpty()) { "hint" }; steps.add(step) }
+        }
+        runBlocking {
+            val loaded = app.topup(tag, "50.00 CNY", progress)
+            check(loaded.state == TopupState.COMPLETED && loaded.amount == "50.00 CNY") { "$loaded" }
+            check(steps == listOf(TopupStep.WAITING_FOR_CARD, TopupStep.READING, TopupStep.AUTHORISING,
+                TopupStep.WRITING, TopupStep.VERIFYING, TopupStep.DONE)) { "$steps" }
+            // The card leaves right after CREDIT FOR LOAD ran (SELECT, READ 0015, INIT, CREDIT).
+            tag.exchanges = 0; tag.tearAt = 4
+            val torn = app.topup(tag, "20.00 CNY", null)
+            check(torn.state == TopupState.UNKNOWN) { "$torn" }
+            tag.tearAt = null
+            val tap = app.readCard(tag, null)
+            check(tap.settled?.state == TopupState.COMPLETED && tap.unsettled == null) { "$tap" }
+            check(tap.card.balanceFen == 8000u && card.balanceFen() == 8000u && card.counter() == 2.toUShort()) { "${tap.card}" }
+            check(tap.card.transactions.map { it.amountFen } == listOf(2000u, 5000u)) { "${tap.card.transactions}" }
+            // A card that answers every SELECT with 6A82 is not a purse billtap knows.
+            val none = object : CardTransport {
+                override suspend fun transceive(apdu: ByteArray) = byteArrayOf(0x6A, 0x82.toByte())
+                override fun maxTransceiveLength() = 261u
+            }
+            expectThrows<PaymentException.Card> { runBlocking { app.topup(none, "1.00 CNY", null) } }
+            val lost = object : CardTransport {
+                override suspend fun transceive(apdu: ByteArray): ByteArray = throw CardException.TagLost()
+                override fun maxTransceiveLength() = 261u
+            }
+            expectThrows<PaymentException.CardLost> { runBlocking { app.readCard(lost, null) } }
+        }
+        check(app.topups().map { it.state } == listOf(TopupState.COMPLETED, TopupState.COMPLETED)) { "${app.topups()}" }
+    }
     println("kotlin: $passed passed, $failed failed")
     kotlin.system.exitProcess(if (failed == 0) 0 else 1)
 }
@@ -372,4 +411,19 @@ class JdkTransport : HttpTransport {
             HttpResponse(resp.statusCode().toUShort(), headers, out.toByteArray())
         }
     }
+}
+
+/** The card in the field as an Android app holds it (`IsoDep.transceive`): every APDU goes to
+ *  billtap's simulated card; with `tearAt` the Nth exchange runs on the card, then the card
+ *  leaves the field before its answer arrives (`TagLostException` on a phone). */
+class IsoDepLike(private val card: SimulatedCard) : CardTransport {
+    @Volatile var exchanges = 0
+    @Volatile var tearAt: Int? = null
+    override suspend fun transceive(apdu: ByteArray): ByteArray {
+        exchanges += 1
+        val answer = card.transceive(apdu)
+        if (exchanges == tearAt) throw CardException.TagLost()
+        return answer
+    }
+    override fun maxTransceiveLength(): UInt = 261u
 }

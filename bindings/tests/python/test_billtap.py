@@ -592,3 +592,71 @@ def test_keep_invoices_saved_accounts_reminders_totals_and_imports(tmp_path):
     assert report.added == 1 and report.already_kept == 0
     assert [r.index for r in report.refused] == [1, 2]
     assert third.verify_history().problem is None
+
+
+class HostCard(bt.CardTransport):
+    """The card in the field as a host holds it (a phone wraps IsoDep / NFCISO7816Tag): every
+    APDU goes to billtap's simulated card; with `tear_at` the Nth exchange runs on the card and
+    then the card leaves the field before its answer arrives."""
+
+    def __init__(self, card):
+        self.card = card
+        self.exchanges = 0
+        self.tear_at = None
+
+    async def transceive(self, apdu):
+        self.exchanges += 1
+        answer = self.card.transceive(apdu)
+        if self.exchanges == self.tear_at:
+            raise bt.CardError.TagLost()
+        return answer
+
+    def max_transceive_length(self):
+        return 261
+
+
+class Steps(bt.TopupProgress):
+    def __init__(self):
+        self.steps = []
+
+    def on_step(self, step, hint):
+        assert hint
+        self.steps.append(step)
+
+
+@needs_sandbox
+def test_a_card_is_topped_up_once_even_when_pulled_away_mid_write(tmp_path):
+    serial = "3104100075113200A101"  # this suite's own card: the sandbox is shared
+    app = bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY],
+                            database_path=str(tmp_path / "topup.sqlite"), funding_account=FUNDING,
+                            device_platform="python"))
+    card = bt.SimulatedCard(serial, 1000)
+    host = HostCard(card)
+    steps = Steps()
+
+    async def run():
+        bt.billtap_core.uniffi_set_event_loop(asyncio.get_running_loop())
+        loaded = await app.topup(host, "50.00 CNY", steps)
+        # Pulled away right after CREDIT FOR LOAD ran (SELECT, READ 0015, INIT, CREDIT).
+        host.exchanges, host.tear_at = 0, 4
+        torn = await app.topup(host, "20.00 CNY", None)
+        host.tear_at = None
+        tap = await app.read_card(host, None)
+        with pytest.raises(bt.PaymentError.Invalid):
+            await app.topup(host, "2000.00 CNY", None)
+        return loaded, torn, tap
+
+    loaded, torn, tap = asyncio.run(run())
+    S = bt.TopupStep
+    assert steps.steps == [S.WAITING_FOR_CARD, S.READING, S.AUTHORISING, S.WRITING, S.VERIFYING, S.DONE]
+    assert loaded.state == bt.TopupState.COMPLETED and loaded.amount == "50.00 CNY"
+    assert torn.state == bt.TopupState.UNKNOWN  # kept; the next tap settles it
+    assert tap.settled.state == bt.TopupState.COMPLETED and tap.unsettled is None
+    assert tap.card.serial == serial and tap.card.balance_fen == card.balance_fen() == 8000
+    assert [t.amount_fen for t in tap.card.transactions] == [2000, 5000] and card.counter() == 2
+    assert [t.state for t in app.topups()] == [bt.TopupState.COMPLETED] * 2
+    # The issuer's books agree with the card: two loads, each completed once.
+    mine = [e for e in ledger() if e.get("kind") == "topup" and e["payee_account"] == serial]
+    assert sorted((e["amount"], e["status"]) for e in mine) == [("20.00", "completed"), ("50.00", "completed")]
+    with pytest.raises(bt.PaymentError.Invalid):
+        bt.SimulatedCard("not hex", 0)

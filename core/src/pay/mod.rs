@@ -27,7 +27,7 @@ pub use keep::{
     MyAccount, PICKUP_QR_PREFIX, Reminder, ReminderStatus, local_accounts, local_invoices,
     pickup_qr_text, reminders,
 };
-pub use topup::{TopupRecord, TopupState, local_topups};
+pub use topup::{CardTap, TopupRecord, TopupState, has_open_topup, local_topups, tap_card};
 
 use crate::money::{Money, MoneyError, parse_display};
 use crate::platform::api::{

@@ -26,7 +26,7 @@ use crate::topup::pboc::{
     AID_CITY_UNION, AID_T_UNION, CardInfo, LoadInit, LoadTerms, Stamp, credit_for_load,
     initialize_for_load, read_0015, select,
 };
-use crate::topup::{TopupError, exchange};
+use crate::topup::{CardState, TopupError, exchange};
 
 /// The largest load billtap asks for (a transit purse holds at most 1,000 yuan).
 pub const MAX_TOPUP_FEN: u32 = 100_000;
@@ -106,6 +106,63 @@ fn record(r: &TopupRow) -> Result<TopupRecord, PayError> {
         failure: r.failure.clone(),
         created_at: r.created_at,
         updated_at: r.updated_at,
+    })
+}
+
+/// Whether the store holds a top-up not settled yet (of any card): a tap should settle it.
+pub fn has_open_topup(store: &crate::store::Store) -> Result<bool, PayError> {
+    Ok(local_topups(store)?.iter().any(|t| {
+        matches!(
+            t.state,
+            TopupState::Prepared
+                | TopupState::Authorised
+                | TopupState::Credited
+                | TopupState::Unknown
+        )
+    }))
+}
+
+/// What a tap of a card shows: the card as it is now, its unfinished top-up settled first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct CardTap {
+    /// The card, read after any settlement.
+    pub card: CardState,
+    /// This card's unfinished top-up, settled by this tap.
+    pub settled: Option<TopupRecord>,
+    /// Why an unfinished top-up could not be settled now (offline): it stays kept.
+    pub unsettled: Option<String>,
+}
+
+/// Taps the card in the field: settles its unfinished top-up first (through `payments`; the
+/// store alone decides whether there is one, so nothing is sent otherwise), then reads it.
+pub async fn tap_card(
+    store: &crate::store::Store,
+    payments: Option<&Payments>,
+    card: &dyn CardTransport,
+    progress: Option<&dyn TopupProgress>,
+) -> Result<CardTap, PayError> {
+    let (mut settled, mut unsettled) = (None, None);
+    if has_open_topup(store)? {
+        match payments {
+            None => {
+                unsettled = Some(
+                    "an unfinished top-up needs the platform (payments are not configured)".into(),
+                );
+            }
+            Some(p) => match p.settle_card(card, progress).await {
+                Ok(s) => settled = s,
+                // The card itself failed: the read would too.
+                Err(e @ PayError::Card(_)) => return Err(e),
+                Err(e) => unsettled = Some(e.to_string()),
+            },
+        }
+    }
+    let card = crate::topup::read_card(card).await?;
+    Ok(CardTap {
+        card,
+        settled,
+        unsettled,
     })
 }
 

@@ -127,6 +127,29 @@ impl SimulatedCard {
         }
     }
 
+    /// A test card under the sandbox's documented test keys (version 01): its serial number as
+    /// 20 hex digits, its balance in fen (at most [`MAX_BALANCE`]).
+    pub fn test_card(serial: &str, balance: u32) -> Result<Self, super::TopupError> {
+        let serial: [u8; 10] = hex::decode(serial.trim())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| {
+                super::TopupError::Apdu("a card serial number is 20 hex digits".into())
+            })?;
+        if balance > MAX_BALANCE {
+            return Err(super::TopupError::Apdu(format!(
+                "a purse holds at most {MAX_BALANCE} fen"
+            )));
+        }
+        Ok(Self::new(
+            &TEST_LOAD_MASTER_KEY,
+            &TEST_TAC_MASTER_KEY,
+            1,
+            serial,
+            balance,
+        ))
+    }
+
     /// The balance (fen).
     pub fn balance(&self) -> u32 {
         self.balance

@@ -275,6 +275,8 @@ final class BilltapTests: XCTestCase {
         XCTAssertEqual(found.first?.invoiceState, .issued)
         let totals = try app.receiptTotals(filter: ReceiptFilter(category: "utilities"))
         XCTAssertEqual(totals.byCategory.map(\.amount), ["7.77 CNY"])
+        // A bill of its own for the account it saves, so this test does not lean on the other suites'.
+        _ = try await admin("POST", "/admin/bills", #"{"biller_id":"BJ-WATER-001","account":"110105-5151-0001","amount_fen":1234}"#)
         let saved = try await app.saveAccount(billerId: "BJ-WATER-001", account: "110105-5151-0001", nickname: "家里的水费")
         XCTAssertTrue(saved.synced)
         // The customer's list is shared by every phone (and test) of this funding account.
@@ -289,6 +291,43 @@ final class BilltapTests: XCTestCase {
             XCTFail("expected Refused")
         } catch PaymentError.Refused(let status, _, _) {
             XCTAssertEqual(status, 422)
+        }
+    }
+
+    func testATransitCardIsToppedUpOnceThroughAnNFCTagShapedTransportEvenWhenTorn() async throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let url = env["BILLTAP_SANDBOX_URL"], let key = env["BILLTAP_SANDBOX_KEY"] else {
+            throw XCTSkip("scripts/test.sh starts `billtap sandbox` and sets BILLTAP_SANDBOX_URL")
+        }
+        let serial = "3104100075113200A103"  // this suite's own card: the sandbox is shared
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("billtap-swift-topup-\(UUID().uuidString)")
+        let app = try Billtap(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: [key], databasePath: dir.appendingPathComponent("topup.sqlite").path,
+                                                    locale: "zh-CN", fundingAccount: "6217000010000000001", devicePlatform: "ios"))
+        let card = try SimulatedCard(serial: serial, balanceFen: 1000)
+        let tag = ISO7816TagLike(card: card)
+        let steps = StepRecorder()
+        let loaded = try await app.topup(card: tag, amount: "50.00 CNY", progress: steps)
+        XCTAssertEqual(loaded.state, .completed)
+        XCTAssertEqual(loaded.amount, "50.00 CNY")
+        XCTAssertEqual(steps.steps, [.waitingForCard, .reading, .authorising, .writing, .verifying, .done])
+        // The card leaves right after CREDIT FOR LOAD ran (SELECT, READ 0015, INIT, CREDIT).
+        tag.tear(at: 4)
+        let torn = try await app.topup(card: tag, amount: "20.00 CNY", progress: nil)
+        XCTAssertEqual(torn.state, .unknown)
+        tag.tear(at: nil)
+        let tap = try await app.readCard(card: tag, progress: nil)
+        XCTAssertEqual(tap.settled?.state, .completed)
+        XCTAssertNil(tap.unsettled)
+        XCTAssertEqual(tap.card.serial, serial)
+        XCTAssertEqual(tap.card.balanceFen, 8000)
+        XCTAssertEqual(try card.balanceFen(), 8000)
+        XCTAssertEqual(try card.counter(), 2)
+        XCTAssertEqual(tap.card.transactions.map(\.amountFen), [2000, 5000])
+        XCTAssertEqual(try app.topups().map(\.state), [.completed, .completed])
+        do {
+            _ = try await app.topup(card: tag, amount: "0.00 CNY", progress: nil)
+            XCTFail("expected Invalid")
+        } catch PaymentError.Invalid {
         }
     }
 
@@ -426,5 +465,48 @@ final class EnclaveLikeSigner: Signer, @unchecked Sendable {
             throw SignerError.Cancelled
         }
         return try key.sign(message: message)
+    }
+}
+
+/// The card in the field as an iOS app holds it (`NFCISO7816Tag.sendCommand`): every APDU goes
+/// to billtap's simulated card; `tear(at:)` makes the Nth exchange run on the card, then the
+/// card leave the field before its answer arrives (`NFCReaderError` on a phone).
+final class ISO7816TagLike: CardTransport, @unchecked Sendable {
+    private let card: SimulatedCard
+    private let lock = NSLock()
+    private var exchanges = 0
+    private var tearAt: Int?
+
+    init(card: SimulatedCard) { self.card = card }
+
+    func tear(at n: Int?) {
+        lock.lock(); exchanges = 0; tearAt = n; lock.unlock()
+    }
+
+    private func next() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        exchanges += 1
+        return exchanges == tearAt
+    }
+
+    func transceive(apdu: Data) async throws -> Data {
+        let torn = next()
+        let answer = try card.transceive(apdu: apdu)
+        if torn { throw CardError.TagLost }
+        return answer
+    }
+
+    func maxTransceiveLength() -> UInt32 { 261 }
+}
+
+/// The steps a top-up reported (a screen would show each hint).
+final class StepRecorder: TopupProgress, @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [TopupStep] = []
+    var steps: [TopupStep] { lock.lock(); defer { lock.unlock() }; return seen }
+
+    func onStep(step: TopupStep, hint: String) {
+        precondition(!hint.isEmpty)
+        lock.lock(); seen.append(step); lock.unlock()
     }
 }
