@@ -77,6 +77,7 @@ fn receipts(signer: &ResponseSigner, n: usize, offset: usize) -> Result<Vec<NewR
                 fee: "0.00".into(),
                 paid_at: 1_700_000_000 + i as i64 * 60,
                 device_id: "bench-device".into(),
+                sts_token: None,
             };
             let cose = sign_receipt(&body, signer)?;
             Ok(NewReceipt::from_body(body, cose, signer.key_id().into()))

@@ -21,7 +21,7 @@ pub use logging::set_logger;
 pub use pay::{PaymentError, SoftwareKey};
 pub use platform::PlatformError;
 pub use scan::{QrFormat, parse_payload, render_qr, scan_frame};
-pub use topup::SimulatedCard;
+pub use topup::{SimulatedCard, format_sts_token};
 
 use std::sync::Arc;
 
@@ -538,6 +538,27 @@ impl Billtap {
             progress.as_deref(),
         )
         .await?)
+    }
+
+    /// Buys `amount` of prepaid electricity for keypad meter `meter` from a prepaid-meter
+    /// biller (its `vends` is `sts_token`): paid exactly once; the token (20 digits, in groups
+    /// of four) comes in the signed receipt and is kept with it. An `unknown` payment is
+    /// settled by `resume_pending`, and its token then shows in `meter_tokens`.
+    pub async fn vend_meter_token(
+        &self,
+        biller_id: String,
+        meter: String,
+        amount: Money,
+    ) -> Result<billtap_core::pay::Vend, PaymentError> {
+        Ok(self
+            .payments()?
+            .vend_token(&biller_id, &meter, amount)
+            .await?)
+    }
+
+    /// The kept keypad-meter tokens, newest first (offline).
+    pub fn meter_tokens(&self) -> Result<Vec<billtap_core::pay::MeterToken>, PaymentError> {
+        Ok(billtap_core::pay::meter_tokens(&self.store)?)
     }
 
     /// The stored top-ups, newest first (offline).

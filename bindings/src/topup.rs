@@ -8,6 +8,13 @@ use billtap_core::topup::sim;
 
 use crate::pay::PaymentError;
 
+/// A keypad-meter token as the user keys it in: 20 digits in groups of four (anything else is
+/// returned as it is).
+#[uniffi::export]
+pub fn format_sts_token(digits: String) -> String {
+    billtap_core::pay::format_sts_token(&digits)
+}
+
 /// billtap's simulated PBOC e-purse (T-Union) card, under the sandbox's documented test issuer
 /// keys (key version 01): it answers real APDUs, so a host test wraps it in its own
 /// `CardTransport` — and injects faults there (throw `TagLost` after forwarding CREDIT FOR

@@ -204,13 +204,7 @@ pub fn cmd_topup(
     amount: &str,
     json: bool,
 ) -> Result<u8> {
-    let amount: billtap_core::money::Money = if amount.contains(' ') {
-        amount.parse()?
-    } else {
-        format!("{amount} CNY")
-            .parse()
-            .with_context(|| format!("--amount {amount:?} is not an amount like 50 or 20.00"))?
-    };
+    let amount = crate::pay_cmds::parse_cny(amount)?;
     let r = Reader::open(reader, card, store)?;
     let conn = crate::platform_cmds::connect(args)?;
     let pay = crate::pay_cmds::payments(&conn, crate::pay_cmds::open_store(store)?, from)?;

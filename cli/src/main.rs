@@ -7,6 +7,7 @@ use std::time::Instant;
 
 mod card_cmds;
 mod keep_cmds;
+mod meter_cmds;
 mod pay_cmds;
 mod platform_cmds;
 mod receipt_cmds;
@@ -222,6 +223,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Keypad (STS) prepaid meters: `meter token` buys a token, `meter tokens` shows the kept
+    /// ones offline.
+    Meter {
+        #[command(subcommand)]
+        command: MeterCommand,
+    },
     /// NFC transit and meter cards: `card read` taps one and shows its balance and log.
     Card {
         #[command(subcommand)]
@@ -239,6 +246,36 @@ enum Command {
         /// Also save the synthetic camera frame as PNG.
         #[arg(long)]
         save_frame: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MeterCommand {
+    /// Buy prepaid electricity for a keypad meter: paid once; the 20-digit token is shown and
+    /// kept with the signed receipt (exit 0 paid, 1 not paid, 2 bad input, 3 not known yet).
+    Token {
+        /// The meter's number (11 or 13 digits).
+        #[arg(long)]
+        meter: String,
+        /// How much: `50`, `20.00` or `20.00 CNY`.
+        #[arg(long)]
+        amount: String,
+        /// The prepaid-meter biller (catalog: `vends: sts_token`).
+        #[arg(long, default_value = "BJ-PREPAID-ELECTRICITY-001")]
+        biller: String,
+        #[command(flatten)]
+        funding: Funding,
+        #[command(flatten)]
+        platform: PlatformArgs,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The kept meter tokens, newest first (no network).
+    Tokens {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -593,6 +630,28 @@ fn main() -> ExitCode {
             ..
         } => pay_cmds::cmd_resume(&g.platform(platform), store, &funding.from, json),
         Command::Device { json } => pay_cmds::cmd_device(store, json),
+        Command::Meter {
+            command:
+                MeterCommand::Token {
+                    meter,
+                    amount,
+                    biller,
+                    funding,
+                    platform,
+                    json,
+                },
+        } => meter_cmds::cmd_token(
+            &g.platform(platform),
+            store,
+            &funding.from,
+            &biller,
+            &meter,
+            &amount,
+            json,
+        ),
+        Command::Meter {
+            command: MeterCommand::Tokens { json },
+        } => meter_cmds::cmd_tokens(store, json),
         Command::Card {
             command: CardCommand::Emulate { card, tear_after },
         } => card_cmds::cmd_emulate(card.as_deref(), store, tear_after),

@@ -132,7 +132,7 @@ pub fn state_exit(state: PaymentState) -> u8 {
     }
 }
 
-fn pay_error_exit(e: &PayError) -> u8 {
+pub fn pay_error_exit(e: &PayError) -> u8 {
     if is_bad_input(e) { 2 } else { 1 }
 }
 
@@ -145,15 +145,7 @@ pub fn cmd_pay(
     from: &str,
     json: bool,
 ) -> Result<u8> {
-    let amount: Option<Money> = match amount {
-        None => None,
-        Some(a) if a.contains(' ') => Some(a.parse().context("--amount")?),
-        Some(a) => Some(
-            format!("{a} CNY")
-                .parse()
-                .with_context(|| format!("--amount {a:?} is not an amount like 12.30"))?,
-        ),
-    };
+    let amount = amount.map(parse_cny).transpose()?;
     let store = open_store(store)?;
     let conn = platform_cmds::connect(args)?;
     let pay = payments(&conn, store, from)?;
@@ -191,6 +183,16 @@ pub fn cmd_pay(
             Ok(pay_error_exit(&e))
         }
     }
+}
+
+/// An `--amount` as typed: `50`, `20.00` (CNY) or `20.00 CNY`.
+pub fn parse_cny(text: &str) -> Result<Money> {
+    if text.contains(' ') {
+        return text.parse().context("--amount");
+    }
+    format!("{text} CNY")
+        .parse()
+        .with_context(|| format!("--amount {text:?} is not an amount like 50 or 20.00"))
 }
 
 /// `billtap payments [--pending]`: no network needed.

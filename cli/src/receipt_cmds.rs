@@ -38,6 +38,7 @@ fn row_json(r: &ReceiptRow) -> serde_json::Value {
         "currency": x.currency,
         "paid_at": x.paid_at,
         "key_id": x.key_id,
+        "sts_token": x.sts_token,
     })
 }
 
@@ -297,6 +298,9 @@ pub fn cmd_show(store: Option<&Path>, pinned: &[String], id: &str, json: bool) -
         println!("  device        {}", body.device_id);
         if let Some(c) = &body.category {
             println!("  category      {c}");
+        }
+        if let Some(t) = &body.sts_token {
+            println!("  meter token   {}", billtap_core::pay::format_sts_token(t));
         }
         println!(
             "  invoice       {}",

@@ -739,3 +739,72 @@ fn topup_loads_the_simulated_card_once_and_exits_by_outcome() {
         (true, &Value::from("80.00"))
     );
 }
+
+#[test]
+fn meter_token_is_paid_once_shown_formatted_and_kept_offline() {
+    let sb = sandbox("meter-token");
+    let dir = std::env::temp_dir().join(format!("billtap-cli-meter-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = dir.join("s.sqlite");
+    let s = store.to_str().unwrap();
+    let (code, out, err) = billtap(&[
+        "meter",
+        "token",
+        "--meter",
+        "01234567890",
+        "--amount",
+        "50",
+        "--json",
+        "--platform",
+        &sb.url,
+        "--key",
+        &sb.key,
+        "--store",
+        s,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let token = v["token"].as_str().unwrap().to_string();
+    assert_eq!(v["state"], "succeeded");
+    assert_eq!(token.len(), 24, "{token}");
+    assert_eq!(
+        token.split(' ').map(str::len).collect::<Vec<_>>(),
+        [4, 4, 4, 4, 4]
+    );
+    // Shown again offline (no platform), in the list and on the receipt.
+    let (code, out, _) = billtap(&["meter", "tokens", "--json", "--store", s]);
+    assert_eq!(code, 0);
+    let kept: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (kept["token"].as_str(), kept["amount"].as_str()),
+        (Some(token.as_str()), Some("50.00"))
+    );
+    let (_, out, _) = billtap(&["receipts", "list", "--json", "--store", s]);
+    let row: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        row["sts_token"].as_str(),
+        Some(token.replace(' ', "").as_str())
+    );
+    // Bad input (2); a meter number the biller does not serve is refused (1).
+    let run = |meter: &str, amount: &str| {
+        billtap(&[
+            "meter",
+            "token",
+            "--meter",
+            meter,
+            "--amount",
+            amount,
+            "--platform",
+            &sb.url,
+            "--key",
+            &sb.key,
+            "--store",
+            s,
+        ])
+        .0
+    };
+    assert_eq!(run("01234567890", "lots"), 2);
+    assert_eq!(run("0123", "50"), 1);
+    let (_, out, _) = billtap(&["meter", "tokens", "--store", s]);
+    assert_eq!(out.lines().count(), 1, "nothing else was paid: {out}");
+}

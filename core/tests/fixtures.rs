@@ -272,6 +272,7 @@ fn make_store_v2() {
             fee: "0.00".into(),
             paid_at: *at,
             device_id: "fixture-device-0002".into(),
+            sts_token: None,
         };
         let cose = sign_receipt(&body, &signer).unwrap();
         let hash = sha256(&cose);

@@ -215,6 +215,7 @@ fn receipt_body() -> impl Strategy<Value = billtap_core::receipts::ReceiptBody> 
                 fee: "0.00".into(),
                 paid_at: at,
                 device_id: "d".into(),
+                sts_token: None,
             },
         )
 }

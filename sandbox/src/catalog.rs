@@ -77,6 +77,10 @@ pub struct Sub {
     pub field: String,
     /// How amounts are set.
     pub rule: RuleKind,
+    /// What a payment vends (`sts_token`: keypad prepaid meters). Such billers are seeded
+    /// after all others, so the ones before keep their ids and registered accounts.
+    #[serde(default)]
+    pub vends: Option<String>,
 }
 
 /// How a biller's amounts are set.

@@ -11,6 +11,7 @@ mod db;
 mod issuer;
 mod keep;
 mod ledger;
+mod meter;
 mod model;
 mod server;
 

@@ -33,8 +33,17 @@ pub fn localized(b: &Biller, zh: bool) -> Biller {
 /// Every seeded biller: each sub-category in each of the eight cities.
 pub fn billers(base_url: &str) -> Vec<Biller> {
     let mut out = Vec::new();
-    for cat in catalog::categories() {
-        for sub in &cat.subs {
+    let subs = || {
+        catalog::categories()
+            .iter()
+            .flat_map(|c| c.subs.iter().map(move |s| (c, s)))
+    };
+    // Vending billers last: every other biller keeps its place (its UnionPay account).
+    let ordered = subs()
+        .filter(|(_, s)| s.vends.is_none())
+        .chain(subs().filter(|(_, s)| s.vends.is_some()));
+    {
+        for (cat, sub) in ordered {
             let short = sub.id.to_ascii_uppercase().replace('_', "-");
             let Some(field) = catalog::lookup_field(sub) else {
                 continue;
@@ -69,6 +78,7 @@ pub fn billers(base_url: &str) -> Vec<Biller> {
                     logo_url: format!("{base_url}/static/logos/{id}.png"),
                     lookup_fields: vec![field.clone()],
                     amount_rule,
+                    vends: sub.vends.clone(),
                     id,
                 });
             }

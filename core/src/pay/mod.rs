@@ -10,6 +10,7 @@
 
 mod device;
 mod keep;
+mod meter;
 mod topup;
 
 use std::sync::Arc;
@@ -26,6 +27,10 @@ pub use device::{
 pub use keep::{
     MyAccount, PICKUP_QR_PREFIX, Reminder, ReminderStatus, local_accounts, local_invoices,
     pickup_qr_text, reminders,
+};
+pub use meter::{
+    MeterToken, STS_TOKEN_DIGITS, Vend, format_sts_token, is_sts_token, meter_token_of,
+    meter_tokens,
 };
 pub use topup::{CardTap, TopupRecord, TopupState, has_open_topup, local_topups, tap_card};
 

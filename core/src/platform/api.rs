@@ -135,6 +135,11 @@ pub struct Biller {
     pub lookup_fields: Vec<LookupField>,
     /// Amount rule.
     pub amount_rule: AmountRule,
+    /// What a payment to it vends besides settling the account: `sts_token` (a keypad
+    /// meter's 20-digit token, in the receipt). Absent for ordinary billers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub vends: Option<String>,
 }
 
 /// A page of billers.

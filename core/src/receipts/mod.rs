@@ -65,6 +65,10 @@ pub struct ReceiptBody {
     /// The device that signed the payment.
     #[serde(rename = "d")]
     pub device_id: String,
+    /// The token a keypad (STS) meter takes, 20 digits, when the payment vended one: signed
+    /// with the rest, so it shows again offline and a counter can check it.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub sts_token: Option<String>,
 }
 
 /// Why a receipt is not accepted.
@@ -96,6 +100,7 @@ impl crate::store::NewReceipt {
             amount: body.amount,
             currency: body.currency,
             paid_at: body.paid_at,
+            sts_token: body.sts_token,
         }
     }
 }
@@ -203,6 +208,8 @@ pub struct StoredReceipt {
     pub key_id: String,
     /// Where the invoice requested for it stands, if one was.
     pub invoice_state: Option<crate::platform::api::InvoiceState>,
+    /// The keypad meter token it vended, formatted in groups of four, if any.
+    pub sts_token: Option<String>,
 }
 
 /// The state of the newest invoice kept for a payment (platform transaction id).
@@ -251,6 +258,7 @@ pub fn list_receipts(
                 amount,
                 paid_at: x.paid_at,
                 key_id: x.key_id,
+                sts_token: x.sts_token.as_deref().map(crate::pay::format_sts_token),
             })
         })
         .collect()
@@ -607,6 +615,7 @@ mod tests {
             fee: "0.00".into(),
             paid_at: 1_800_000_000,
             device_id: "75syJHsHTTp6NwkT_TKA1A".into(),
+            sts_token: None,
         }
     }
 

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_receipts.sql"),
     include_str!("migrations/0003_keep.sql"),
     include_str!("migrations/0004_topups.sql"),
+    include_str!("migrations/0005_meter_tokens.sql"),
 ];
 
 /// The link before the first receipt.
@@ -68,6 +69,8 @@ pub struct NewReceipt {
     pub currency: String,
     /// Platform time of payment.
     pub paid_at: i64,
+    /// A keypad meter's STS token (20 digits), when the receipt vends one.
+    pub sts_token: Option<String>,
 }
 
 /// A stored receipt with its place in the chain.
@@ -617,6 +620,16 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The receipts that vend a keypad-meter token, newest first (by the partial index).
+    pub fn sts_receipts(&self) -> Result<Vec<ReceiptRow>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!(
+            "{SELECT_RECEIPT} WHERE sts_token IS NOT NULL ORDER BY seq DESC"
+        ))?;
+        let rows = st.query_map([], receipt_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Succeeded payments that name a receipt: (payment id, receipt seq).
     pub fn receipt_claims(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let conn = self.conn();
@@ -693,7 +706,7 @@ impl crate::platform::ResponseCache for Store {
     }
 }
 
-const SELECT_RECEIPT: &str = "SELECT seq, local_payment, payment_id, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link, payee_name_en, category FROM receipts";
+const SELECT_RECEIPT: &str = "SELECT seq, local_payment, payment_id, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link, payee_name_en, category, sts_token FROM receipts";
 
 /// What a total is per.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -910,6 +923,7 @@ fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReceiptRow> {
             amount: r.get(8)?,
             currency: r.get(9)?,
             paid_at: r.get(10)?,
+            sts_token: r.get(16)?,
         },
         receipt_hash: r.get(11)?,
         prev_link: r.get(12)?,
@@ -963,13 +977,13 @@ impl<'t> Appender<'t> {
         let link = chain_link(seq, &self.last.1, &hash);
         self.tx
             .prepare_cached(
-                "INSERT INTO receipts (seq, payment_id, local_payment, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link, payee_name_en, category, amount_e4)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                "INSERT INTO receipts (seq, payment_id, local_payment, cose, key_id, biller_id, bill_id, payee_name, amount, currency, paid_at, receipt_hash, prev_link, link, payee_name_en, category, amount_e4, sts_token)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             )?
             .execute(params![
                 seq, r.payment_id, local_payment, r.cose, r.key_id, r.biller_id, r.bill_id,
                 r.payee_name, r.amount, r.currency, r.paid_at, hash, self.last.1, link,
-                r.payee_name_en, r.category, e4
+                r.payee_name_en, r.category, e4, r.sts_token
             ])?;
         let month = crate::dates::format_day(crate::dates::china_day_of(r.paid_at));
         self.tx
@@ -1164,6 +1178,7 @@ mod tests {
                 currency: "CNY".into(),
                 // Three in November 2025 (China time), the last in December.
                 paid_at: 1_764_000_000 + i as i64 + if i == 3 { 1_000_000 } else { 0 },
+                sts_token: None,
             })
             .unwrap();
         }

@@ -293,7 +293,19 @@ pub(super) async fn create_quote(
                     Vec::new(),
                 );
             };
-            if unionpay_biller(&app, account).map(|b| b.id.as_str()) != Some(biller_id.as_str()) {
+            if biller.vends.is_some() {
+                // A prepaid meter's biller is paid for one meter: its number, as it asks.
+                let fits = biller.lookup_fields.first().is_some_and(|f| {
+                    regex::Regex::new(&f.pattern).is_ok_and(|re| re.is_match(account))
+                });
+                if !fits {
+                    return invalid_parameter(
+                        "payee_account is not a meter number this biller serves",
+                    );
+                }
+            } else if unionpay_biller(&app, account).map(|b| b.id.as_str())
+                != Some(biller_id.as_str())
+            {
                 return invalid_parameter("payee_account is not this biller's registered account");
             }
             let Some(a) = asked else {
@@ -315,7 +327,11 @@ pub(super) async fn create_quote(
         .iter()
         .position(|b| b.id == biller.id)
         .unwrap_or(0);
-    let payee_account = unionpay_account(index, &biller.region);
+    // A meter's payment names the meter; any other, the biller's registered account.
+    let payee_account = match (&biller.vends, &req.payee_account) {
+        (Some(_), Some(meter)) => meter.clone(),
+        _ => unionpay_account(index, &biller.region),
+    };
     let mut id = [0u8; 12];
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id).is_err() {
         return internal_error(&"no randomness");
@@ -434,6 +450,7 @@ pub(super) async fn create_payment(
     let payee_name = payee.map(|b| b.names.zh.clone()).unwrap_or_default();
     let payee_name_en = payee.map(|b| b.names.en.clone());
     let category = payee.map(|b| b.category.clone());
+    let vends_token = payee.is_some_and(|b| b.vends.as_deref() == Some("sts_token"));
     // The receipt: what was paid, to whom, from where, when, by which device.
     let receipt = |fee_fen: i64| {
         let body = billtap_core::receipts::ReceiptBody {
@@ -451,6 +468,8 @@ pub(super) async fn create_payment(
             fee: cny(fee_fen).amount,
             paid_at: now,
             device_id: device_id.clone(),
+            sts_token: vends_token
+                .then(|| crate::meter::sts_token(&req.payee_account, &payment_id, amount_fen)),
         };
         billtap_core::receipts::sign_receipt(&body, &signer)
             .ok()

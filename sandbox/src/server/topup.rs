@@ -130,6 +130,7 @@ fn receipt(app: &App, o: &Order) -> Option<String> {
         fee: cny(0).amount,
         paid_at: o.created_at,
         device_id: o.device_id.clone(),
+        sts_token: None,
     };
     billtap_core::receipts::sign_receipt(&body, &app.signer())
         .ok()
