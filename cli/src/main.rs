@@ -250,6 +250,10 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing clap's flattened args buys nothing"
+)]
 enum MeterCommand {
     /// Buy prepaid electricity for a keypad meter: paid once; the 20-digit token is shown and
     /// kept with the signed receipt (exit 0 paid, 1 not paid, 2 bad input, 3 not known yet).
@@ -1359,13 +1363,34 @@ fn cmd_demo(save_frame: Option<&Path>, store: Option<&Path>) -> Result<u8> {
         after % 100,
         store.history()?.len()
     );
-    println!("\nNext (later issues): meter cards and STS tokens, then the Android and iOS shells.");
+    // A keypad (STS) prepaid meter: no card, a token inside the signed receipt.
+    let vend = rt.block_on(
+        pay.vend_token(
+            "BJ-PREPAID-ELECTRICITY-001",
+            "01234567890",
+            "30.00 CNY"
+                .parse()
+                .map_err(|e| anyhow!("the demo amount: {e}"))?,
+        ),
+    )?;
+    match &vend.token {
+        Some(t) => println!(
+            "\n12. A keypad electricity meter (STS): {} paid once to {}; key this token into the meter:\n\n        {}\n\n    It is kept with the signed receipt (`billtap meter tokens` shows it again offline). The\n    sandbox's token generator is a stand-in, not a certified vending module.",
+            t.amount, t.payee_name, t.token
+        ),
+        None => println!(
+            "\n12. A keypad electricity meter (STS): NO token ({:?}).",
+            vend.payment.state
+        ),
+    }
+    println!("\nNext (later issues): file-based meter cards, then the Android and iOS shells.");
     Ok(
         if view.payee.is_some()
             && sticker_caught
             && paid.state == billtap_core::store::PaymentState::Succeeded
             && verified.is_some_and(|(b, _)| b == body)
             && loaded.state == billtap_core::pay::TopupState::Completed
+            && vend.token.is_some()
         {
             FOUND
         } else {

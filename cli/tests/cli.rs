@@ -292,10 +292,13 @@ fn receipts_are_kept_verified_offline_and_tampering_is_named() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // Each demo keeps two receipts: the water bill's and the transit card top-up's.
-    assert_eq!(rows.len(), 4, "{out}");
-    assert_eq!(rows[0]["seq"], 4, "newest first");
-    assert_eq!(rows[0]["category"], "transport.transit_card");
+    // Each demo keeps three receipts: the water bill's, the transit card top-up's and the
+    // keypad meter's (with its token).
+    assert_eq!(rows.len(), 6, "{out}");
+    assert_eq!(rows[0]["seq"], 6, "newest first");
+    assert_eq!(rows[0]["category"], "utilities.prepaid_electricity");
+    assert_eq!(rows[0]["sts_token"].as_str().map(str::len), Some(20));
+    assert_eq!(rows[1]["category"], "transport.transit_card");
     let (_, out, _) = billtap(&[
         "receipts",
         "list",
@@ -319,7 +322,7 @@ fn receipts_are_kept_verified_offline_and_tampering_is_named() {
     assert_eq!(billtap(&["receipts", "verify", "--store", s]).0, 0);
     let (code, out, _) = billtap(&["receipts", "export", "--format", "csv", "--store", s]);
     assert_eq!(code, 0);
-    assert_eq!(out.lines().count(), 5, "{out}");
+    assert_eq!(out.lines().count(), 7, "{out}");
 
     // The receipt as a QR code: scanned back from the PNG, verified offline with the key.
     let png = dir.join("receipt.png");
