@@ -76,6 +76,8 @@ fn main() -> Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(200);
+    // The admin calls' plain reqwest client needs a process-wide TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let sb = billtap_sandbox::Sandbox::start(billtap_sandbox::SandboxOptions::default())?;
     let dir = std::env::temp_dir().join(format!("billtap-topup-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

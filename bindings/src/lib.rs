@@ -14,6 +14,8 @@ mod logging;
 mod pay;
 mod platform;
 mod scan;
+#[cfg(feature = "simulated-card")]
+mod sim;
 mod topup;
 
 pub use errors::{ConfigError, ScanError};
@@ -21,7 +23,9 @@ pub use logging::set_logger;
 pub use pay::{PaymentError, SoftwareKey};
 pub use platform::PlatformError;
 pub use scan::{QrFormat, parse_payload, render_qr, scan_frame};
-pub use topup::{SimulatedCard, format_sts_token};
+#[cfg(feature = "simulated-card")]
+pub use sim::SimulatedCard;
+pub use topup::format_sts_token;
 
 use std::sync::Arc;
 

@@ -1,64 +1,8 @@
-//! Top-up for the host: billtap's simulated card, for tests and demos on hosts without NFC (the
-//! app's own `CardTransport` wraps Android `IsoDep` or iOS `NFCISO7816Tag`). The load itself,
-//! its records and the card's state are core's.
-
-use std::sync::{Arc, Mutex, PoisonError};
-
-use billtap_core::topup::sim;
-
-use crate::pay::PaymentError;
+//! Top-up for the host: what the boundary adds to core's top-up and meter types.
 
 /// A keypad-meter token as the user keys it in: 20 digits in groups of four (anything else is
 /// returned as it is).
 #[uniffi::export]
 pub fn format_sts_token(digits: String) -> String {
     billtap_core::pay::format_sts_token(&digits)
-}
-
-/// billtap's simulated PBOC e-purse (T-Union) card, under the sandbox's documented test issuer
-/// keys (key version 01): it answers real APDUs, so a host test wraps it in its own
-/// `CardTransport` — and injects faults there (throw `TagLost` after forwarding CREDIT FOR
-/// LOAD: a card pulled away mid-write).
-#[derive(uniffi::Object)]
-pub struct SimulatedCard(Mutex<sim::SimulatedCard>);
-
-impl std::fmt::Debug for SimulatedCard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.card())
-    }
-}
-
-impl SimulatedCard {
-    fn card(&self) -> std::sync::MutexGuard<'_, sim::SimulatedCard> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-#[uniffi::export]
-impl SimulatedCard {
-    /// A card with this application serial number (20 hex digits) and balance (fen, at most
-    /// 100,000).
-    #[uniffi::constructor]
-    pub fn new(serial: String, balance_fen: u32) -> Result<Arc<Self>, PaymentError> {
-        sim::SimulatedCard::test_card(&serial, balance_fen)
-            .map(|c| Arc::new(SimulatedCard(Mutex::new(c))))
-            .map_err(|e| PaymentError::Invalid {
-                reason: e.to_string(),
-            })
-    }
-
-    /// Answers one command APDU (`data ‖ SW1 SW2`), as the card in the field would.
-    pub fn transceive(&self, apdu: Vec<u8>) -> Result<Vec<u8>, PaymentError> {
-        Ok(self.card().transceive(&apdu))
-    }
-
-    /// The purse's balance (fen).
-    pub fn balance_fen(&self) -> Result<u32, PaymentError> {
-        Ok(self.card().balance())
-    }
-
-    /// The card's online counter (loads it completed).
-    pub fn counter(&self) -> Result<u16, PaymentError> {
-        Ok(self.card().counter())
-    }
 }

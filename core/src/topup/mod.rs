@@ -5,6 +5,7 @@
 //! tear-safe load flow, the issuer in the sandbox, STS tokens and the exports follow.
 
 pub mod apdu;
+pub mod meter_card;
 pub mod pboc;
 mod read;
 pub mod sim;

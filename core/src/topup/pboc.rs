@@ -30,7 +30,7 @@ pub type Key16 = Zeroizing<[u8; 16]>;
 /// An 8-byte single-DES key (a session key).
 pub type Key8 = Zeroizing<[u8; 8]>;
 
-fn tdes_encrypt(key: &[u8; 16], block: [u8; 8]) -> [u8; 8] {
+pub(crate) fn tdes_encrypt(key: &[u8; 16], block: [u8; 8]) -> [u8; 8] {
     let cipher = TdesEde2::new(GenericArray::from_slice(key));
     let mut b = GenericArray::from(block);
     cipher.encrypt_block(&mut b);
