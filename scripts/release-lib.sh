@@ -7,8 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The store's SQLite without what billtap never uses (FTS3, R-tree, DBSTAT, STAT4, column
 # metadata, extensions, shared cache, deprecated APIs): ~280 KB less (bindings-toolchain.md).
-# FTS5 and JSON too: receipt search runs on its own payee table. Only this build sees the flags.
-export LIBSQLITE3_FLAGS="-USQLITE_ENABLE_FTS3 -USQLITE_ENABLE_FTS3_PARENTHESIS -USQLITE_ENABLE_FTS5 -USQLITE_ENABLE_JSON1 -DSQLITE_OMIT_JSON -USQLITE_ENABLE_RTREE -USQLITE_ENABLE_DBSTAT_VTAB -USQLITE_ENABLE_STAT4 -USQLITE_ENABLE_COLUMN_METADATA -USQLITE_ENABLE_LOAD_EXTENSION -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_OMIT_PROGRESS_CALLBACK"
+# FTS5 and JSON too: receipt search runs on its own payee table. Issue 12: APIs billtap never
+# calls (sqlite3_complete, get_table, TCL variables, tracing, the authorizer; a call would fail
+# the link, not the phone) and no expression-depth bookkeeping. Only this build sees the flags.
+export LIBSQLITE3_FLAGS="-USQLITE_ENABLE_FTS3 -USQLITE_ENABLE_FTS3_PARENTHESIS -USQLITE_ENABLE_FTS5 -USQLITE_ENABLE_JSON1 -DSQLITE_OMIT_JSON -USQLITE_ENABLE_RTREE -USQLITE_ENABLE_DBSTAT_VTAB -USQLITE_ENABLE_STAT4 -USQLITE_ENABLE_COLUMN_METADATA -USQLITE_ENABLE_LOAD_EXTENSION -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_OMIT_PROGRESS_CALLBACK -DSQLITE_OMIT_COMPLETE -DSQLITE_OMIT_GET_TABLE -DSQLITE_OMIT_TCL_VARIABLE -DSQLITE_OMIT_TRACE -DSQLITE_OMIT_AUTHORIZATION -DSQLITE_MAX_EXPR_DEPTH=0"
 # The phone build: no reqwest/hyper/rustls/webpki-roots; the app hands in its HTTP stack.
 cargo build -q --release -p billtap-ffi --no-default-features ${BILLTAP_RELEASE_CONFIG:+--config "$BILLTAP_RELEASE_CONFIG"}
 cargo build -q -p uniffi-bindgen

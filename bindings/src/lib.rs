@@ -499,8 +499,8 @@ impl Billtap {
 
     /// Loads `amount` (CNY) onto the card in the field, paid from the funding account, exactly
     /// once however the card is pulled away: the record's state is `completed`, `failed`
-    /// (nothing taken) or `unknown` (kept; settled at the next tap of this card, by
-    /// `topup`, `settle_card` or `read_card`). `progress` hears each step as it starts.
+    /// (nothing taken) or `unknown` (kept; settled at the next tap of this card, by `topup`
+    /// or `read_card`). `progress` hears each step as it starts.
     pub async fn topup(
         &self,
         card: Arc<dyn CardTransport>,
@@ -510,18 +510,6 @@ impl Billtap {
         Ok(self
             .payments()?
             .topup(card.as_ref(), amount, progress.as_deref())
-            .await?)
-    }
-
-    /// Settles the unfinished top-up of the card in the field, if it has one.
-    pub async fn settle_card(
-        &self,
-        card: Arc<dyn CardTransport>,
-        progress: Option<Arc<dyn TopupProgress>>,
-    ) -> Result<Option<billtap_core::pay::TopupRecord>, PaymentError> {
-        Ok(self
-            .payments()?
-            .settle_card(card.as_ref(), progress.as_deref())
             .await?)
     }
 
@@ -544,20 +532,16 @@ impl Billtap {
         .await?)
     }
 
-    /// Buys `amount` of prepaid electricity for keypad meter `meter` from a prepaid-meter
-    /// biller (its `vends` is `sts_token`): paid exactly once; the token (20 digits, in groups
-    /// of four) comes in the signed receipt and is kept with it. An `unknown` payment is
-    /// settled by `resume_pending`, and its token then shows in `meter_tokens`.
-    pub async fn vend_meter_token(
+    /// The keypad-meter token a payment vended (the platform's transaction id), kept with its
+    /// signed receipt; offline. A prepaid-meter biller (`vends` = `sts_token`) is paid like any
+    /// payee — `prepare_payment(PaymentTarget.Payee(biller, meter number), amount)`, then
+    /// `confirm_payment` — and its token is read here (an `unknown` payment's once
+    /// `resume_pending` settles it).
+    pub fn meter_token(
         &self,
-        biller_id: String,
-        meter: String,
-        amount: Money,
-    ) -> Result<billtap_core::pay::Vend, PaymentError> {
-        Ok(self
-            .payments()?
-            .vend_token(&biller_id, &meter, amount)
-            .await?)
+        payment_id: String,
+    ) -> Result<Option<billtap_core::pay::MeterToken>, PaymentError> {
+        Ok(billtap_core::pay::meter_token_of(&self.store, &payment_id)?)
     }
 
     /// The kept keypad-meter tokens, newest first (offline).

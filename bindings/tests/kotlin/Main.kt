@@ -336,9 +336,11 @@ fun main() {
             }
             expectThrows<PaymentException.CardLost> { runBlocking { app.readCard(lost, null) } }
             // A keypad (STS) meter: no card, a token in the signed receipt, kept offline.
-            val vend = app.vendMeterToken("BJ-PREPAID-ELECTRICITY-001", "01234567892", "30.00 CNY")
-            check(vend.payment.state == PaymentState.SUCCEEDED && vend.token!!.token.matches(Regex("[0-9]{4}( [0-9]{4}){4}"))) { "$vend" }
-            check(app.meterTokens() == listOf(vend.token)) { "${app.meterTokens()}" }
+            val quote = app.preparePayment(PaymentTarget.Payee("BJ-PREPAID-ELECTRICITY-001", "01234567892"), "30.00 CNY")
+            val paid = app.confirmPayment(quote)
+            val token = app.meterToken(paid.platformPaymentId!!)
+            check(paid.state == PaymentState.SUCCEEDED && token!!.token.matches(Regex("[0-9]{4}( [0-9]{4}){4}"))) { "$paid $token" }
+            check(app.meterTokens() == listOf(token)) { "${app.meterTokens()}" }
         }
         check(app.topups().map { it.state } == listOf(TopupState.COMPLETED, TopupState.COMPLETED)) { "${app.topups()}" }
     }

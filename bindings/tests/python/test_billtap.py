@@ -644,14 +644,17 @@ def test_a_card_is_topped_up_once_even_when_pulled_away_mid_write(tmp_path):
         tap = await app.read_card(host, None)
         with pytest.raises(bt.PaymentError.Invalid):
             await app.topup(host, "2000.00 CNY", None)
-        # A keypad (STS) meter: no card, a token in the signed receipt.
-        vend = await app.vend_meter_token("BJ-PREPAID-ELECTRICITY-001", "01234567891", "30.00 CNY")
-        return loaded, torn, tap, vend
+        # A keypad (STS) meter: no card; paid like any payee, the token in the signed receipt.
+        quote = await app.prepare_payment(
+            bt.PaymentTarget.PAYEE(biller_id="BJ-PREPAID-ELECTRICITY-001", account="01234567891"), "30.00 CNY")
+        paid = await app.confirm_payment(quote)
+        return loaded, torn, tap, paid
 
-    loaded, torn, tap, vend = asyncio.run(run())
-    assert vend.payment.state == bt.PaymentState.SUCCEEDED
-    assert len(vend.token.token) == 24 and vend.token.token.replace(" ", "").isdigit()
-    assert app.meter_tokens() == [vend.token]  # kept, shown again offline
+    loaded, torn, tap, paid = asyncio.run(run())
+    assert paid.state == bt.PaymentState.SUCCEEDED
+    token = app.meter_token(paid.platform_payment_id)
+    assert len(token.token) == 24 and token.token.replace(" ", "").isdigit() and token.amount == "30.00 CNY"
+    assert app.meter_tokens() == [token]  # kept, shown again offline
     assert bt.format_sts_token("12345678901234567890") == "1234 5678 9012 3456 7890"
     S = bt.TopupStep
     assert steps.steps == [S.WAITING_FOR_CARD, S.READING, S.AUTHORISING, S.WRITING, S.VERIFYING, S.DONE]

@@ -330,9 +330,10 @@ final class BilltapTests: XCTestCase {
         } catch PaymentError.Invalid {
         }
         // A keypad (STS) meter: no card, a token in the signed receipt, kept offline.
-        let vend = try await app.vendMeterToken(billerId: "BJ-PREPAID-ELECTRICITY-001", meter: "01234567893", amount: "30.00 CNY")
-        XCTAssertEqual(vend.payment.state, .succeeded)
-        let token = try XCTUnwrap(vend.token)
+        let quote = try await app.preparePayment(target: .payee(billerId: "BJ-PREPAID-ELECTRICITY-001", account: "01234567893"), amount: "30.00 CNY")
+        let paid = try await app.confirmPayment(quote: quote)
+        XCTAssertEqual(paid.state, .succeeded)
+        let token = try XCTUnwrap(try app.meterToken(paymentId: try XCTUnwrap(paid.platformPaymentId)))
         XCTAssertEqual(token.token.split(separator: " ").map(\.count), [4, 4, 4, 4, 4])
         XCTAssertEqual(try app.meterTokens(), [token])
         XCTAssertEqual(formatStsToken(digits: "12345678901234567890"), "1234 5678 9012 3456 7890")
