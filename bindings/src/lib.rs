@@ -16,7 +16,6 @@ mod platform;
 mod scan;
 #[cfg(feature = "simulated-card")]
 mod sim;
-mod topup;
 
 pub use errors::{ConfigError, ScanError};
 pub use logging::set_logger;
@@ -25,7 +24,6 @@ pub use platform::PlatformError;
 pub use scan::{QrFormat, parse_payload, render_qr, scan_frame};
 #[cfg(feature = "simulated-card")]
 pub use sim::SimulatedCard;
-pub use topup::format_sts_token;
 
 use std::sync::Arc;
 

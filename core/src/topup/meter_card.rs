@@ -63,7 +63,9 @@ impl MeterInfo {
     /// meter's number has 11).
     pub fn meter_digits(&self) -> String {
         let digits = hex::encode(self.meter);
-        digits.strip_prefix('0').map_or(digits.clone(), str::to_owned)
+        digits
+            .strip_prefix('0')
+            .map_or(digits.clone(), str::to_owned)
     }
 }
 
@@ -195,7 +197,10 @@ impl SimulatedMeterCard {
             .and_then(|v| v.try_into().ok())
             .ok_or_else(|| TopupError::Apdu(format!("{meter:?} is not a meter number")))?;
         let mut info = [0u8; 16];
-        for (slot, b) in info.iter_mut().zip(serial.iter().chain(&bcd).chain(&[1, 1])) {
+        for (slot, b) in info
+            .iter_mut()
+            .zip(serial.iter().chain(&bcd).chain(&[1, 1]))
+        {
             *slot = *b;
         }
         Ok(SimulatedMeterCard {
@@ -297,8 +302,12 @@ mod tests {
     use super::*;
 
     fn card() -> SimulatedMeterCard {
-        SimulatedMeterCard::new(&TEST_METER_MASTER_KEY, [1, 2, 3, 4, 5, 6, 7, 8], "01234567890")
-            .unwrap()
+        SimulatedMeterCard::new(
+            &TEST_METER_MASTER_KEY,
+            [1, 2, 3, 4, 5, 6, 7, 8],
+            "01234567890",
+        )
+        .unwrap()
     }
 
     fn run(c: &mut SimulatedMeterCard, cmd: &Command) -> Response {
@@ -308,7 +317,11 @@ mod tests {
     #[test]
     fn a_write_needs_the_issuers_mac_over_a_fresh_challenge_and_is_absolute() {
         let mut c = card();
-        assert!(run(&mut c, &super::super::pboc::select(AID_METER)).sw.is_ok());
+        assert!(
+            run(&mut c, &super::super::pboc::select(AID_METER))
+                .sw
+                .is_ok()
+        );
         let info = MeterInfo::parse(&run(&mut c, &read_ef(1, 16)).data).unwrap();
         assert_eq!(info.meter_digits(), "01234567890");
         let ch: [u8; 8] = run(&mut c, &get_challenge()).data.try_into().unwrap();

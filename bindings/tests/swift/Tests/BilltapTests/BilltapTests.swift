@@ -336,7 +336,6 @@ final class BilltapTests: XCTestCase {
         let token = try XCTUnwrap(try app.meterToken(paymentId: try XCTUnwrap(paid.platformPaymentId)))
         XCTAssertEqual(token.token.split(separator: " ").map(\.count), [4, 4, 4, 4, 4])
         XCTAssertEqual(try app.meterTokens(), [token])
-        XCTAssertEqual(formatStsToken(digits: "12345678901234567890"), "1234 5678 9012 3456 7890")
     }
 
     func testTheAppsOwnHttpStackAndHostileAnswers() async throws {
