@@ -289,3 +289,41 @@ async fn cards_of_another_maker_load_against_the_issuer_keys_it_was_given() {
     });
     assert!(bad.is_err());
 }
+
+/// A card whose INITIALIZE FOR LOAD names another algorithm (an SM4 purse answers 04).
+struct Sm4Card(SimTransport);
+
+#[async_trait::async_trait]
+impl billtap_core::ports::CardTransport for Sm4Card {
+    async fn transceive(&self, apdu: Vec<u8>) -> Result<Vec<u8>, billtap_core::ports::CardError> {
+        let init = apdu.starts_with(&[0x80, 0x50]);
+        let mut answer = self.0.transceive(apdu).await?;
+        if init && answer.len() == 18 {
+            answer[7] = billtap_core::topup::pboc::ALG_SM4;
+        }
+        Ok(answer)
+    }
+    fn max_transceive_length(&self) -> u32 {
+        261
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sm4_card_is_refused_with_a_clear_error_before_anything_is_sent() {
+    let sb = sandbox();
+    let admin = Admin::of(&sb);
+    let st = store("topup-sm4");
+    let pay = payments(&sb, st.clone(), FUNDING, 5_000);
+    let sm4 = Sm4Card(card(0x44, 700));
+    let e = pay.topup(&sm4, cny("10.00"), None).await.unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            billtap_core::pay::PayError::Card(billtap_core::topup::TopupError::Unsupported(m)) if m.contains("SM4")
+        ),
+        "{e}"
+    );
+    assert!(st.topups().unwrap().is_empty(), "nothing stored");
+    assert_eq!(completed_fen(&admin, 0x44).await, (0, 0), "nothing sent");
+    assert_eq!(sm4.0.card().balance(), 700);
+}

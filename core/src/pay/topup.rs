@@ -288,6 +288,16 @@ impl Payments {
             terminal: self.terminal(),
         };
         let li = initialize(card, &terms).await?;
+        if li.algorithm != crate::topup::pboc::ALG_DES {
+            // Refused here, before anything is stored or sent: an INITIALIZE without its CREDIT
+            // changes nothing on the card.
+            return Err(TopupError::Unsupported(format!(
+                "this card's purse uses algorithm {:02X}{}; billtap loads DES/3DES purses (01) only so far — nothing was taken",
+                li.algorithm,
+                if li.algorithm == crate::topup::pboc::ALG_SM4 { " (SM4)" } else { "" }
+            ))
+            .into());
+        }
         let key = random_id(16)?;
         let body = json(&TopupRequest {
             card_serial: serial.clone(),

@@ -28,6 +28,9 @@ pub enum TopupError {
         /// What the status word means.
         meaning: String,
     },
+    /// A card of a kind this version cannot load (an SM4 purse): nothing was taken.
+    #[error("{0}")]
+    Unsupported(String),
     /// A MAC or TAC does not check: the card or the issuer is not who it claims.
     #[error("{0}")]
     Crypto(String),
