@@ -271,11 +271,14 @@ pub fn cmd_topup(
 /// `billtap card emulate`: the simulated card as an `exec:` reader's card — one command APDU
 /// per line in (hex), `data‖SW` out, the card kept in its file after each. With `tear_after`
 /// N the card runs the Nth command and leaves the field before answering it (`TAGLOST`: a
-/// torn exchange): test rigs tap billtap's own card through the exec reader with it.
+/// torn exchange): test rigs tap billtap's own card through the exec reader with it. With
+/// `hang_after` N the card runs the Nth command and never answers it (it waits for the reader
+/// to go away): a crash test kills billtap there.
 pub fn cmd_emulate(
     card: Option<&Path>,
     store: Option<&Path>,
     tear_after: Option<u32>,
+    hang_after: Option<u32>,
 ) -> Result<u8> {
     let path = sim_file(card, store);
     let mut sim = load_sim(&path)?;
@@ -292,6 +295,12 @@ pub fn cmd_emulate(
         if tear_after.is_some_and(|n| ran >= n) {
             writeln!(out, "TAGLOST")?;
             out.flush()?;
+            return Ok(0);
+        }
+        if hang_after.is_some_and(|n| ran >= n) {
+            eprintln!("card: ran command {ran}, not answering");
+            // Until the reader closes its end (it was killed, or gave up).
+            for _ in stdin.lock().lines() {}
             return Ok(0);
         }
         writeln!(out, "{}", hex::encode_upper(answer))?;

@@ -293,6 +293,9 @@ enum CardCommand {
         /// Run this many commands, then leave the field before answering the last (`TAGLOST`).
         #[arg(long)]
         tear_after: Option<u32>,
+        /// Run this many commands, then never answer the last (a crash test kills the reader).
+        #[arg(long)]
+        hang_after: Option<u32>,
     },
     /// Read the card in the field: serial number, validity, balance, newest transactions.
     Read {
@@ -657,8 +660,13 @@ fn main() -> ExitCode {
             command: MeterCommand::Tokens { json },
         } => meter_cmds::cmd_tokens(store, json),
         Command::Card {
-            command: CardCommand::Emulate { card, tear_after },
-        } => card_cmds::cmd_emulate(card.as_deref(), store, tear_after),
+            command:
+                CardCommand::Emulate {
+                    card,
+                    tear_after,
+                    hang_after,
+                },
+        } => card_cmds::cmd_emulate(card.as_deref(), store, tear_after, hang_after),
         Command::Card {
             command:
                 CardCommand::Read {

@@ -209,3 +209,105 @@ fn a_payment_killed_mid_send_or_at_random_moments_is_paid_at_most_once() {
         }
     }
 }
+
+/// The card's completed and still-open loads in the issuer's ledger: (completed fen, open).
+fn card_ledger(sb: &SandboxProcess, serial: &str) -> (i64, usize) {
+    let (status, body) = admin(sb, "GET", "/admin/ledger", None);
+    assert_eq!(status, 200, "{body}");
+    let ledger: Vec<LedgerEntry> = serde_json::from_str(&body).unwrap();
+    let mine: Vec<_> = ledger
+        .iter()
+        .filter(|e| e.kind.as_deref() == Some("topup") && e.payee_account == serial)
+        .collect();
+    let fen = mine
+        .iter()
+        .filter(|e| e.status == "completed")
+        .map(|e| {
+            let (y, f) = e.amount.split_once('.').unwrap();
+            y.parse::<i64>().unwrap() * 100 + f.parse::<i64>().unwrap()
+        })
+        .sum();
+    let open = mine.iter().filter(|e| e.status == "authorised").count();
+    (fen, open)
+}
+
+#[test]
+fn a_topup_killed_while_the_card_answers_each_step_is_settled_once_by_the_next_tap() {
+    let sb = sandbox("crash-topup-token");
+    let dir = std::env::temp_dir().join(format!("billtap-crash-topup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = dir.join("s.sqlite");
+    let card = dir.join("card.json");
+    let bin = env!("CARGO_BIN_EXE_billtap");
+    let common_args = |cmd: &mut Command| {
+        cmd.args([
+            "--platform",
+            &sb.url,
+            "--key",
+            &sb.key,
+            "--store",
+            store.to_str().unwrap(),
+        ]);
+    };
+    let balance = || {
+        let mut cmd = Command::new(bin);
+        cmd.args(["card", "read", "--json", "--card", card.to_str().unwrap()]);
+        common_args(&mut cmd);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (y, f) = v["balance"].as_str().unwrap().split_once('.').unwrap();
+        (
+            y.parse::<i64>().unwrap() * 100 + f.parse::<i64>().unwrap(),
+            v["serial"].as_str().unwrap().to_string(),
+        )
+    };
+    let (start, serial) = balance();
+    // SELECT, READ BINARY 0015, INITIALIZE FOR LOAD, CREDIT FOR LOAD: the card runs each in
+    // turn, and billtap is killed (SIGKILL) while it waits for the card's answer.
+    for step in 1..=4u32 {
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "topup",
+            "--amount",
+            "1.00",
+            "--reader",
+            &format!(
+                "exec:{bin} card emulate --card {} --hang-after {step}",
+                card.display()
+            ),
+        ]);
+        common_args(&mut cmd);
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let waiting = format!("card: ran command {step}, not answering");
+        assert!(
+            lines.any(|l| l.is_ok_and(|l| l.contains(&waiting))),
+            "the card never reached step {step}"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The next tap settles whatever the killed one left; card and books then agree.
+        let (now, _) = balance();
+        let (completed, open) = card_ledger(&sb, &serial);
+        assert_eq!(open, 0, "step {step}: money taken and not settled");
+        assert_eq!(
+            now - start,
+            completed,
+            "step {step}: card and issuer disagree"
+        );
+        assert_eq!(
+            completed,
+            if step == 4 { 100 } else { 0 },
+            "step {step}: only a credit the card ran is a load"
+        );
+    }
+    let store = Store::open(&store).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
