@@ -42,46 +42,44 @@ pub fn billers(base_url: &str) -> Vec<Biller> {
     let ordered = subs()
         .filter(|(_, s)| s.vends.is_none())
         .chain(subs().filter(|(_, s)| s.vends.is_some()));
-    {
-        for (cat, sub) in ordered {
-            let short = sub.id.to_ascii_uppercase().replace('_', "-");
-            let Some(field) = catalog::lookup_field(sub) else {
-                continue;
+    for (cat, sub) in ordered {
+        let short = sub.id.to_ascii_uppercase().replace('_', "-");
+        let Some(field) = catalog::lookup_field(sub) else {
+            continue;
+        };
+        for city in catalog::cities() {
+            let id = format!("{}-{short}-001", city.id);
+            let amount_rule = match sub.rule {
+                RuleKind::Fixed => AmountRule {
+                    kind: "fixed".into(),
+                    min: None,
+                    max: None,
+                },
+                RuleKind::Partial => AmountRule {
+                    kind: "partial_allowed".into(),
+                    min: Some(cny(1)),
+                    max: None,
+                },
+                RuleKind::PayerChosen { min_fen, max_fen } => AmountRule {
+                    kind: "payer_chosen".into(),
+                    min: Some(cny(min_fen)),
+                    max: Some(cny(max_fen)),
+                },
             };
-            for city in catalog::cities() {
-                let id = format!("{}-{short}-001", city.id);
-                let amount_rule = match sub.rule {
-                    RuleKind::Fixed => AmountRule {
-                        kind: "fixed".into(),
-                        min: None,
-                        max: None,
-                    },
-                    RuleKind::Partial => AmountRule {
-                        kind: "partial_allowed".into(),
-                        min: Some(cny(1)),
-                        max: None,
-                    },
-                    RuleKind::PayerChosen { min_fen, max_fen } => AmountRule {
-                        kind: "payer_chosen".into(),
-                        min: Some(cny(min_fen)),
-                        max: Some(cny(max_fen)),
-                    },
-                };
-                out.push(Biller {
-                    name: format!("{}{}", city.zh, sub.biller_noun.zh),
-                    names: Names {
-                        zh: format!("{}{}", city.zh, sub.biller_noun.zh),
-                        en: format!("{} {}", city.en, sub.biller_noun.en),
-                    },
-                    category: format!("{}.{}", cat.id, sub.id),
-                    region: city.region.clone(),
-                    logo_url: format!("{base_url}/static/logos/{id}.png"),
-                    lookup_fields: vec![field.clone()],
-                    amount_rule,
-                    vends: sub.vends.clone(),
-                    id,
-                });
-            }
+            out.push(Biller {
+                name: format!("{}{}", city.zh, sub.biller_noun.zh),
+                names: Names {
+                    zh: format!("{}{}", city.zh, sub.biller_noun.zh),
+                    en: format!("{} {}", city.en, sub.biller_noun.en),
+                },
+                category: format!("{}.{}", cat.id, sub.id),
+                region: city.region.clone(),
+                logo_url: format!("{base_url}/static/logos/{id}.png"),
+                lookup_fields: vec![field.clone()],
+                amount_rule,
+                vends: sub.vends.clone(),
+                id,
+            });
         }
     }
     out

@@ -51,9 +51,9 @@ pub struct MeterToken {
     pub paid_at: i64,
 }
 
-/// What vending a token did: the payment, and the token once it is paid.
+/// What vending a token did: the payment, and the token once it is paid. (Not exported: apps
+/// pay a meter through `prepare_payment`/`confirm_payment` and read `meter_token`.)
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Vend {
     /// The payment (its state says where it stands: `unknown` is settled by
     /// `resume_pending`, whose receipt then brings the token).
