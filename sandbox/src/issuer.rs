@@ -52,8 +52,12 @@ impl IssuerKeys {
 
     /// `VERSION:LOAD_MK:TAC_MK` (hex), as `billtap sandbox --issuer-key` takes it.
     pub fn parse(text: &str) -> Result<Self, String> {
+        // Never echo the text: it holds master keys.
         let bad = || {
-            format!("{text:?} is not VERSION:LOAD_MK:TAC_MK (hex: a 1-byte version, 16-byte keys)")
+            format!(
+                "an issuer key ({} characters) is not VERSION:LOAD_MK:TAC_MK (hex: a 1-byte version, 16-byte keys)",
+                text.len()
+            )
         };
         let mut parts = text.split(':');
         let (Some(v), Some(l), Some(t), None) =
