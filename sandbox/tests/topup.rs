@@ -327,3 +327,82 @@ async fn an_sm4_card_is_refused_with_a_clear_error_before_anything_is_sent() {
     assert_eq!(completed_fen(&admin, 0x44).await, (0, 0), "nothing sent");
     assert_eq!(sm4.0.card().balance(), 700);
 }
+
+/// A meter card's loads in the issuer's books: (completed fen, orders).
+async fn books(admin: &Admin, serial: &str) -> (i64, usize) {
+    let mine: Vec<_> = admin
+        .ledger()
+        .await
+        .into_iter()
+        .filter(|e| e.payee_account == serial)
+        .collect();
+    let done = mine
+        .iter()
+        .filter(|e| e.status == "completed")
+        .map(|e| {
+            let (y, f) = e.amount.split_once('.').unwrap();
+            y.parse::<i64>().unwrap() * 100 + f.parse::<i64>().unwrap()
+        })
+        .sum();
+    (done, mine.len())
+}
+
+fn meter_card(tail: u8) -> billtap_core::topup::meter_card::SimMeterTransport {
+    use billtap_core::topup::meter_card::{
+        SimMeterTransport, SimulatedMeterCard, TEST_METER_MASTER_KEY,
+    };
+    SimMeterTransport::new(
+        SimulatedMeterCard::new(
+            &TEST_METER_MASTER_KEY,
+            [0x4D, 0x31, 0, 0, 0, 0, 0, tail],
+            "01234567890",
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_based_meter_card_is_written_once_by_the_platforms_script_even_when_torn() {
+    let sb = sandbox();
+    let admin = Admin::of(&sb);
+    let st = store("topup-meter");
+    let pay = payments(&sb, st.clone(), FUNDING, 5_000);
+    let t = meter_card(1);
+    let serial = "4D31000000000001";
+    // SELECT ×3 (two purses answer 6A82, then the meter application), EF 01, EF 02, GET
+    // CHALLENGE; the script (SELECT EF 02, the MAC'd write: exchange 8); EF 02 read back.
+    let r = pay.topup(&t, cny("50.00"), None).await.unwrap();
+    assert_eq!(r.state, TopupState::Completed, "{r:?}");
+    let rec = t.card().record();
+    assert_eq!((rec.number, rec.total, rec.pending), (1, 5_000, true));
+    assert_eq!(books(&admin, serial).await, (5_000, 1));
+    t.card().insert_into_meter();
+
+    // Torn right after the write ran (exchange 8 of the load): not known, then the next tap
+    // reads the purchase on the card: completed, once.
+    t.leave_at(8, true);
+    let r = pay.topup(&t, cny("20.00"), None).await.unwrap();
+    assert_eq!(r.state, TopupState::Unknown, "{r:?}");
+    let settled = pay.settle_card(&t, None).await.unwrap().unwrap();
+    assert_eq!(settled.state, TopupState::Completed, "{settled:?}");
+    let rec = t.card().record();
+    assert_eq!((rec.number, rec.total), (2, 7_000));
+    assert_eq!(books(&admin, serial).await, (7_000, 2));
+
+    // Lost before the write reached the card: the next tap's fresh challenge gets a fresh
+    // script for the same record; written once, debited once.
+    t.leave_at(8, false);
+    let r = pay.topup(&t, cny("10.00"), None).await.unwrap();
+    assert_eq!(r.state, TopupState::Unknown, "{r:?}");
+    assert_eq!(t.card().record().number, 2, "nothing written yet");
+    let tap = billtap_core::pay::tap_card(&st, Some(&pay), &t, None)
+        .await
+        .unwrap();
+    assert_eq!(tap.settled.map(|s| s.state), Some(TopupState::Completed));
+    assert_eq!(tap.card.meter.as_deref(), Some("01234567890"));
+    let rec = t.card().record();
+    assert_eq!((tap.card.balance_fen, rec.number), (8_000, 3));
+    assert_eq!(books(&admin, serial).await, (8_000, 3));
+    // Every load's receipt is in the verified history.
+    assert_eq!(st.history().unwrap().len(), 3);
+}

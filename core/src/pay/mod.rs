@@ -11,6 +11,7 @@
 mod device;
 mod keep;
 mod meter;
+mod meter_load;
 mod topup;
 
 use std::sync::Arc;

@@ -95,7 +95,7 @@ pub struct TopupRecord {
     pub updated_at: i64,
 }
 
-fn record(r: &TopupRow) -> Result<TopupRecord, PayError> {
+pub(super) fn record(r: &TopupRow) -> Result<TopupRecord, PayError> {
     Ok(TopupRecord {
         topup_id: r.topup_id.clone(),
         card_serial_masked: crate::platform::mask_account(&r.card_serial),
@@ -191,24 +191,42 @@ fn wire_init(li: &LoadInit) -> CardLoadInit {
     }
 }
 
-fn json<T: Serialize>(v: &T) -> Result<String, PayError> {
+pub(super) fn json<T: Serialize>(v: &T) -> Result<String, PayError> {
     serde_json::to_string(v).map_err(|e| PayError::Invalid(e.to_string()))
 }
 
-/// Which card is in the field: its e-purse selected, its serial read (2 exchanges).
-async fn select_card(card: &dyn CardTransport) -> Result<String, PayError> {
+/// The card in the field, by what it answered to.
+pub(super) enum Tapped {
+    /// An e-purse (transit or CPU meter card): its serial, hex.
+    Purse(String),
+    /// A file-based meter card.
+    Meter(crate::topup::meter_card::MeterInfo),
+}
+
+/// Which card is in the field: its e-purse selected and its serial read (2 exchanges), or a
+/// file-based meter card's application and EF 01.
+async fn tapped(card: &dyn CardTransport) -> Result<Tapped, PayError> {
+    use crate::topup::meter_card::{AID_METER, MeterInfo, read_ef};
     for aid in [AID_T_UNION, AID_CITY_UNION] {
         if exchange(card, &select(aid)).await?.sw.is_ok() {
             let data = exchange(card, &read_0015())
                 .await?
                 .ok_data("READ BINARY 0015")?;
-            return Ok(hex::encode_upper(CardInfo::parse(&data)?.serial));
+            return Ok(Tapped::Purse(hex::encode_upper(
+                CardInfo::parse(&data)?.serial,
+            )));
         }
+    }
+    if exchange(card, &select(AID_METER)).await?.sw.is_ok() {
+        let data = exchange(card, &read_ef(1, 16))
+            .await?
+            .ok_data("READ EF 01")?;
+        return Ok(Tapped::Meter(MeterInfo::parse(&data)?));
     }
     Err(TopupError::Card {
         step: "SELECT".into(),
         sw: 0x6A82,
-        meaning: "no e-purse application this version knows (T-Union, City Union)".into(),
+        meaning: "no e-purse or meter application this version knows (T-Union, City Union, billtap meter card)".into(),
     }
     .into())
 }
@@ -219,7 +237,7 @@ async fn initialize(card: &dyn CardTransport, terms: &LoadTerms) -> Result<LoadI
 }
 
 /// Tells the app a step starts, if it listens.
-fn tell(progress: Option<&dyn TopupProgress>, step: TopupStep) {
+pub(super) fn tell(progress: Option<&dyn TopupProgress>, step: TopupStep) {
     if let Some(p) = progress {
         p.on_step(step, step.hint().to_owned());
     }
@@ -266,7 +284,13 @@ impl Payments {
         })?;
         self.register().await?;
         tell(progress, TopupStep::WaitingForCard);
-        let serial = select_card(card).await?;
+        let serial = match tapped(card).await? {
+            Tapped::Purse(serial) => serial,
+            Tapped::Meter(info) => {
+                tell(progress, TopupStep::Reading);
+                return self.load_meter_card(card, info, fen, progress).await;
+            }
+        };
         tell(progress, TopupStep::Reading);
         if let Some(open) = self.store.open_topup(&serial)? {
             let settled = self.settle_row(card, open, progress).await?;
@@ -340,7 +364,13 @@ impl Payments {
         progress: Option<&dyn TopupProgress>,
     ) -> Result<Option<TopupRecord>, PayError> {
         tell(progress, TopupStep::WaitingForCard);
-        let serial = select_card(card).await?;
+        let serial = match tapped(card).await? {
+            Tapped::Purse(serial) => serial,
+            Tapped::Meter(info) => {
+                tell(progress, TopupStep::Reading);
+                return self.settle_meter_card(card, &info, progress).await;
+            }
+        };
         tell(progress, TopupStep::Reading);
         match self.store.open_topup(&serial)? {
             Some(row) => {
@@ -356,7 +386,7 @@ impl Payments {
         local_topups(&self.store)
     }
 
-    fn topup_record(&self, topup_id: &str) -> Result<TopupRecord, PayError> {
+    pub(super) fn topup_record(&self, topup_id: &str) -> Result<TopupRecord, PayError> {
         let row = self
             .store
             .topup(topup_id)?
@@ -364,7 +394,7 @@ impl Payments {
         record(&row)
     }
 
-    fn mark(&self, id: &str, state: &str, why: Option<&str>) -> Result<(), PayError> {
+    pub(super) fn mark(&self, id: &str, state: &str, why: Option<&str>) -> Result<(), PayError> {
         self.store
             .topup_state(id, state, why, None, self.clock.now_unix())?;
         Ok(())
@@ -454,7 +484,7 @@ impl Payments {
                 )?;
             }
             "completed" => {
-                let receipt = self.topup_receipt(row, order);
+                let receipt = self.topup_receipt(row, &order.order_id, order.receipt.as_deref());
                 self.store
                     .topup_completed(&row.topup_id, receipt.as_ref(), now)?;
             }
@@ -474,7 +504,7 @@ impl Payments {
     }
 
     /// Drives a stored top-up as far as it goes with this card and network.
-    async fn drive(
+    pub(super) async fn drive(
         &self,
         card: &dyn CardTransport,
         topup_id: String,
@@ -496,6 +526,13 @@ impl Payments {
                 .store
                 .topup(topup_id)?
                 .ok_or_else(|| PayError::Invalid(format!("no top-up {topup_id}")))?;
+            if super::meter_load::is_meter(&row) {
+                match self.meter_step(card, &row, progress).await {
+                    Ok(true) => continue,
+                    Ok(false) => return record(&row),
+                    Err(e) => return self.interrupted(topup_id, e),
+                }
+            }
             let step = match row.state.as_str() {
                 "prepared" => {
                     tell(progress, TopupStep::Authorising);
@@ -516,28 +553,52 @@ impl Payments {
                 _ => return record(&row),
             };
             if let Err(e) = step {
-                let row = self.store.topup(topup_id)?.unwrap_or(row);
-                if matches!(row.state.as_str(), "completed" | "failed" | "reversed") {
-                    return record(&row);
-                }
-                // Interrupted: the card or the answer is lost. Settled at the next tap.
-                if is_transport(&e)
-                    || matches!(&e, PayError::Platform(p) if p.kind() != FailureKind::Refused)
-                {
-                    if row.state != "credited" {
-                        self.mark(topup_id, "unknown", Some(&e.to_string()))?;
-                    }
-                    return self.topup_record(topup_id);
-                }
-                return Err(e);
+                return self.interrupted(topup_id, e);
             }
         }
         self.topup_record(topup_id)
     }
 
+    /// A step failed: a finished top-up stays as it is; a lost card or answer leaves it
+    /// `unknown` (settled at the next tap; a `credited` one keeps its proof); else the error.
+    pub(super) fn interrupted(&self, topup_id: &str, e: PayError) -> Result<TopupRecord, PayError> {
+        let row = self
+            .store
+            .topup(topup_id)?
+            .ok_or_else(|| PayError::Invalid(format!("no top-up {topup_id}")))?;
+        if matches!(row.state.as_str(), "completed" | "failed" | "reversed") {
+            return record(&row);
+        }
+        if is_transport(&e)
+            || matches!(&e, PayError::Platform(p) if p.kind() != FailureKind::Refused)
+        {
+            if row.state != "credited" {
+                self.mark(topup_id, "unknown", Some(&e.to_string()))?;
+            }
+            return self.topup_record(topup_id);
+        }
+        Err(e)
+    }
+
     /// Sends the stored authorisation request (its exact bytes; a repeat is answered from
     /// the platform's record of the key).
     async fn authorize(&self, row: &TopupRow) -> Result<(), PayError> {
+        let (status, bytes) = self.send_stored(row).await?;
+        match decode_verified::<TopupOrder>(status, &bytes) {
+            Ok(order) => self.take_order(row, &order),
+            Err(PlatformError::Refused { detail, title, .. }) => {
+                // A signed refusal: nothing was taken.
+                let why = detail.unwrap_or(title);
+                self.mark(&row.topup_id, "failed", Some(&why))?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sends a top-up's stored authorisation request: its exact bytes, or — aged in the store
+    /// past the platform's window — the same body and key signed afresh.
+    pub(super) async fn send_stored(&self, row: &TopupRow) -> Result<(u16, Vec<u8>), PayError> {
         let mut req: PreparedRequest = serde_json::from_slice(row.request.as_bytes())
             .map_err(|e| StoreError::Corrupt(format!("stored top-up request: {e}")))?;
         let (mut status, mut bytes) = self.client.send_prepared(&req, 64 << 10).await?;
@@ -554,16 +615,7 @@ impl Payments {
             req = fresh;
             (status, bytes) = self.client.send_prepared(&req, 64 << 10).await?;
         }
-        match decode_verified::<TopupOrder>(status, &bytes) {
-            Ok(order) => self.take_order(row, &order),
-            Err(PlatformError::Refused { detail, title, .. }) => {
-                // A signed refusal: nothing was taken.
-                let why = detail.unwrap_or(title);
-                self.mark(&row.topup_id, "failed", Some(&why))?;
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok((status, bytes))
     }
 
     /// CREDIT FOR LOAD with the authorised MAC2; the TAC is stored before anything else.
@@ -628,11 +680,16 @@ impl Payments {
     }
 
     /// The top-up's receipt, verified and checked to be this load's; `None` (logged) if not.
-    fn topup_receipt(&self, row: &TopupRow, order: &TopupOrder) -> Option<NewReceipt> {
-        let encoded = order.receipt.as_deref()?;
+    pub(super) fn topup_receipt(
+        &self,
+        row: &TopupRow,
+        order_id: &str,
+        receipt: Option<&str>,
+    ) -> Option<NewReceipt> {
+        let encoded = receipt?;
         let amount = format!("{}.{:02}", row.amount_fen / 100, row.amount_fen % 100);
         let checked = self.verified_receipt(encoded, |body| {
-            body.payment_id == order.order_id && body.amount == amount
+            body.payment_id == order_id && body.amount == amount
         });
         match checked {
             Ok(r) => Some(r),

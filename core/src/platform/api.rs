@@ -682,6 +682,64 @@ pub struct TopupSettle {
     pub reverse: bool,
 }
 
+/// A file-based meter card's purchase as the phone asks for it (device-signed, with an
+/// idempotency key): the card as read and the challenge its write must be MAC'd over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterCardRequest {
+    /// The card's serial (EF 01), 8 bytes of hex.
+    pub card_serial: String,
+    /// The meter number the card is for.
+    pub meter: String,
+    /// How much.
+    pub amount: ApiMoney,
+    /// The payer's funding account.
+    pub funding_account: String,
+    /// EF 02 as read, 12 bytes of hex.
+    pub record: String,
+    /// The card's GET CHALLENGE answer, 8 bytes of hex.
+    pub challenge: String,
+}
+
+/// One command of an APDU script and the status word it must answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptCommand {
+    /// The command APDU, hex.
+    pub apdu: String,
+    /// The status word it must answer, hex (`9000`).
+    pub expect: String,
+}
+
+/// The platform's record of a meter-card purchase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterCardOrder {
+    /// Id.
+    pub order_id: String,
+    /// `authorised`, `completed`, `reversed`.
+    pub state: String,
+    /// Amount.
+    pub amount: ApiMoney,
+    /// For an authorised order: the script that writes the purchase, for the card's current
+    /// challenge (run in order; stop at the first status word that differs).
+    #[serde(default)]
+    pub script: Vec<ScriptCommand>,
+    /// What EF 02 reads once the purchase is on the card, 12 bytes of hex.
+    pub expected_record: String,
+    /// The signed receipt, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+}
+
+/// What the card's EF 02 reads after a script or at the next tap; with a fresh challenge the
+/// platform answers a purchase the card does not hold yet with a new script for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterCardReport {
+    /// EF 02, 12 bytes of hex.
+    pub record: String,
+    /// A fresh GET CHALLENGE answer, 8 bytes of hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+}
+
 /// The platform's record of a top-up order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopupOrder {

@@ -352,3 +352,76 @@ mod tests {
         }
     }
 }
+
+/// The simulated meter card as a [`crate::ports::CardTransport`], with one fault: at
+/// exchange `n` the card runs the command and leaves before answering (`torn`), or leaves
+/// before the command reaches it.
+#[derive(Debug)]
+pub struct SimMeterTransport {
+    card: std::sync::Mutex<SimulatedMeterCard>,
+    fault: std::sync::Mutex<Option<(u32, bool)>>,
+    exchanges: std::sync::atomic::AtomicU32,
+}
+
+impl SimMeterTransport {
+    /// A reader with this card in its field.
+    pub fn new(card: SimulatedMeterCard) -> Self {
+        SimMeterTransport {
+            card: std::sync::Mutex::new(card),
+            fault: std::sync::Mutex::new(None),
+            exchanges: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// The card leaves at exchange `n` from now (1 is the next), after running it if `torn`.
+    pub fn leave_at(&self, n: u32, torn: bool) {
+        let at = self.exchanges.load(std::sync::atomic::Ordering::SeqCst) + n;
+        *self
+            .fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((at, torn));
+    }
+
+    /// The card.
+    pub fn card(&self) -> std::sync::MutexGuard<'_, SimulatedMeterCard> {
+        self.card
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::CardTransport for SimMeterTransport {
+    async fn transceive(&self, apdu: Vec<u8>) -> Result<Vec<u8>, crate::ports::CardError> {
+        let n = self
+            .exchanges
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            .saturating_add(1);
+        let fault = {
+            let mut f = self
+                .fault
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match *f {
+                Some((at, torn)) if at == n => {
+                    *f = None;
+                    Some(torn)
+                }
+                _ => None,
+            }
+        };
+        match fault {
+            Some(torn) => {
+                if torn {
+                    let _ = self.card().transceive(&apdu);
+                }
+                Err(crate::ports::CardError::TagLost)
+            }
+            None => Ok(self.card().transceive(&apdu)),
+        }
+    }
+
+    fn max_transceive_length(&self) -> u32 {
+        261
+    }
+}

@@ -45,6 +45,9 @@ pub struct CardState {
     pub balance_fen: u32,
     /// The newest transactions first.
     pub transactions: Vec<CardTransaction>,
+    /// A file-based meter card's meter number (its `balance_fen` is the total purchased, its
+    /// one transaction the newest purchase).
+    pub meter: Option<String>,
 }
 
 impl std::fmt::Debug for CardState {
@@ -87,11 +90,9 @@ pub async fn read_card(card: &dyn CardTransport) -> Result<CardState, TopupError
             break;
         }
     }
-    let application = application.ok_or_else(|| TopupError::Card {
-        step: "SELECT".into(),
-        sw: 0x6A82,
-        meaning: "no e-purse application this version knows (T-Union, City Union)".into(),
-    })?;
+    let Some(application) = application else {
+        return read_meter_card(card).await;
+    };
     let info = CardInfo::parse(
         &exchange(card, &read_0015())
             .await?
@@ -139,5 +140,47 @@ pub async fn read_card(card: &dyn CardTransport) -> Result<CardState, TopupError
         valid_until: hex_of(&info.expiry),
         balance_fen: u32::from_be_bytes(balance),
         transactions,
+        meter: None,
+    })
+}
+
+/// A file-based meter card: EF 01 (which meter) and EF 02 (its purchases).
+async fn read_meter_card(card: &dyn CardTransport) -> Result<CardState, TopupError> {
+    use super::meter_card::{AID_METER, MeterInfo, PurchaseRecord, read_ef};
+    if !exchange(card, &select(AID_METER)).await?.sw.is_ok() {
+        return Err(TopupError::Card {
+            step: "SELECT".into(),
+            sw: 0x6A82,
+            meaning: "no e-purse or meter application this version knows (T-Union, City Union, billtap meter card)".into(),
+        });
+    }
+    let info = MeterInfo::parse(
+        &exchange(card, &read_ef(1, 16))
+            .await?
+            .ok_data("READ EF 01")?,
+    )?;
+    let rec = PurchaseRecord::parse(
+        &exchange(card, &read_ef(2, 12))
+            .await?
+            .ok_data("READ EF 02")?,
+    )?;
+    Ok(CardState {
+        application: "meter-card".into(),
+        serial: hex_of(&info.serial),
+        issuer: String::new(),
+        valid_from: String::new(),
+        valid_until: String::new(),
+        balance_fen: rec.total,
+        transactions: (rec.number > 0)
+            .then(|| CardTransaction {
+                counter: u32::from(rec.number),
+                amount_fen: rec.amount,
+                kind: 2,
+                terminal: String::new(),
+                at: String::new(),
+            })
+            .into_iter()
+            .collect(),
+        meter: Some(info.meter_digits()),
     })
 }

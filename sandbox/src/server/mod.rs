@@ -31,6 +31,7 @@ use billtap_core::platform::api;
 
 mod admin;
 mod keep;
+mod meter_card;
 mod ops;
 mod pay;
 mod printed;
@@ -168,6 +169,11 @@ pub fn router(app: Shared) -> Router {
         .route("/v1/topups", post(create_topup))
         .route("/v1/topups/{order_id}/complete", post(complete_topup))
         .route("/v1/topups/{order_id}/settle", post(settle_topup))
+        .route("/v1/meter-cards", post(meter_card::create))
+        .route(
+            "/v1/meter-cards/{order_id}/report",
+            post(meter_card::report),
+        )
         .route("/admin/ledger", get(admin_ledger))
         .route(
             "/admin/invoices/{invoice_id}/advance",
