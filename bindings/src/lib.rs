@@ -24,6 +24,8 @@ pub use platform::PlatformError;
 pub use scan::{QrFormat, parse_payload, render_qr, scan_frame};
 #[cfg(feature = "simulated-card")]
 pub use sim::SimulatedCard;
+#[cfg(all(feature = "simulated-card", feature = "meter-cards"))]
+pub use sim::SimulatedMeterCard;
 
 use std::sync::Arc;
 

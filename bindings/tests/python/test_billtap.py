@@ -668,3 +668,32 @@ def test_a_card_is_topped_up_once_even_when_pulled_away_mid_write(tmp_path):
     assert sorted((e["amount"], e["status"]) for e in mine) == [("20.00", "completed"), ("50.00", "completed")]
     with pytest.raises(bt.PaymentError.Invalid):
         bt.SimulatedCard("not hex", 0)
+
+
+@needs_sandbox
+def test_a_file_based_meter_card_is_written_by_the_platforms_script_once_even_when_torn(tmp_path):
+    app = bt.Billtap(config(platform_url=SANDBOX_URL, pinned_platform_keys=[SANDBOX_KEY],
+                            database_path=str(tmp_path / "meter.sqlite"), funding_account=FUNDING,
+                            device_platform="python"))
+    card = bt.SimulatedMeterCard("4D310000000000A1", "01234567890")  # this suite's own card
+    host = HostCard(card)
+
+    async def run():
+        bt.billtap_core.uniffi_set_event_loop(asyncio.get_running_loop())
+        first = await app.topup(host, "30.00 CNY", None)
+        # SELECT ×3, EF 01, EF 02, GET CHALLENGE, the script's SELECT, then its MAC'd write
+        # (exchange 8): the card runs it and leaves before answering.
+        host.exchanges, host.tear_at = 0, 8
+        torn = await app.topup(host, "20.00 CNY", None)
+        host.tear_at = None
+        tap = await app.read_card(host, None)
+        return first, torn, tap
+
+    first, torn, tap = asyncio.run(run())
+    assert first.state == bt.TopupState.COMPLETED
+    assert torn.state == bt.TopupState.UNKNOWN
+    assert tap.settled.state == bt.TopupState.COMPLETED
+    assert tap.card.meter == "01234567890" and tap.card.balance_fen == 5000
+    assert card.purchase_number() == 2 and card.total_fen() == 5000
+    mine = [e for e in ledger() if e["payee_account"] == "4D310000000000A1"]
+    assert sorted((e["amount"], e["status"]) for e in mine) == [("20.00", "completed"), ("30.00", "completed")]

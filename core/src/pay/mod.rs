@@ -11,6 +11,7 @@
 mod device;
 mod keep;
 mod meter;
+#[cfg(feature = "meter-cards")]
 mod meter_load;
 mod topup;
 

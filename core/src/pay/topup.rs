@@ -200,13 +200,13 @@ pub(super) enum Tapped {
     /// An e-purse (transit or CPU meter card): its serial, hex.
     Purse(String),
     /// A file-based meter card.
+    #[cfg(feature = "meter-cards")]
     Meter(crate::topup::meter_card::MeterInfo),
 }
 
 /// Which card is in the field: its e-purse selected and its serial read (2 exchanges), or a
 /// file-based meter card's application and EF 01.
 async fn tapped(card: &dyn CardTransport) -> Result<Tapped, PayError> {
-    use crate::topup::meter_card::{AID_METER, MeterInfo, read_ef};
     for aid in [AID_T_UNION, AID_CITY_UNION] {
         if exchange(card, &select(aid)).await?.sw.is_ok() {
             let data = exchange(card, &read_0015())
@@ -217,11 +217,15 @@ async fn tapped(card: &dyn CardTransport) -> Result<Tapped, PayError> {
             )));
         }
     }
-    if exchange(card, &select(AID_METER)).await?.sw.is_ok() {
-        let data = exchange(card, &read_ef(1, 16))
-            .await?
-            .ok_data("READ EF 01")?;
-        return Ok(Tapped::Meter(MeterInfo::parse(&data)?));
+    #[cfg(feature = "meter-cards")]
+    {
+        use crate::topup::meter_card::{AID_METER, MeterInfo, read_ef};
+        if exchange(card, &select(AID_METER)).await?.sw.is_ok() {
+            let data = exchange(card, &read_ef(1, 16))
+                .await?
+                .ok_data("READ EF 01")?;
+            return Ok(Tapped::Meter(MeterInfo::parse(&data)?));
+        }
     }
     Err(TopupError::Card {
         step: "SELECT".into(),
@@ -284,8 +288,11 @@ impl Payments {
         })?;
         self.register().await?;
         tell(progress, TopupStep::WaitingForCard);
+        // One arm only in builds without meter cards (the phone library).
+        #[allow(clippy::infallible_destructuring_match)]
         let serial = match tapped(card).await? {
             Tapped::Purse(serial) => serial,
+            #[cfg(feature = "meter-cards")]
             Tapped::Meter(info) => {
                 tell(progress, TopupStep::Reading);
                 return self.load_meter_card(card, info, fen, progress).await;
@@ -364,8 +371,11 @@ impl Payments {
         progress: Option<&dyn TopupProgress>,
     ) -> Result<Option<TopupRecord>, PayError> {
         tell(progress, TopupStep::WaitingForCard);
+        // One arm only in builds without meter cards (the phone library).
+        #[allow(clippy::infallible_destructuring_match)]
         let serial = match tapped(card).await? {
             Tapped::Purse(serial) => serial,
+            #[cfg(feature = "meter-cards")]
             Tapped::Meter(info) => {
                 tell(progress, TopupStep::Reading);
                 return self.settle_meter_card(card, &info, progress).await;
@@ -526,6 +536,7 @@ impl Payments {
                 .store
                 .topup(topup_id)?
                 .ok_or_else(|| PayError::Invalid(format!("no top-up {topup_id}")))?;
+            #[cfg(feature = "meter-cards")]
             if super::meter_load::is_meter(&row) {
                 match self.meter_step(card, &row, progress).await {
                     Ok(true) => continue,

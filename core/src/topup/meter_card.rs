@@ -130,6 +130,11 @@ impl PurchaseRecord {
     }
 }
 
+/// A card serial as 16 hex digits.
+pub fn parse_serial(text: &str) -> Option<[u8; 8]> {
+    hex::decode(text.trim()).ok()?.try_into().ok()
+}
+
 /// READ BINARY of a short file.
 pub fn read_ef(sfi: u8, len: u32) -> Command {
     Command::new(0x00, 0xB0, 0x80 | sfi, 0).with_le(len)

@@ -90,9 +90,16 @@ pub async fn read_card(card: &dyn CardTransport) -> Result<CardState, TopupError
             break;
         }
     }
+    #[cfg(feature = "meter-cards")]
     let Some(application) = application else {
         return read_meter_card(card).await;
     };
+    #[cfg(not(feature = "meter-cards"))]
+    let application = application.ok_or_else(|| TopupError::Card {
+        step: "SELECT".into(),
+        sw: 0x6A82,
+        meaning: "no e-purse application this version knows (T-Union, City Union)".into(),
+    })?;
     let info = CardInfo::parse(
         &exchange(card, &read_0015())
             .await?
@@ -145,6 +152,7 @@ pub async fn read_card(card: &dyn CardTransport) -> Result<CardState, TopupError
 }
 
 /// A file-based meter card: EF 01 (which meter) and EF 02 (its purchases).
+#[cfg(feature = "meter-cards")]
 async fn read_meter_card(card: &dyn CardTransport) -> Result<CardState, TopupError> {
     use super::meter_card::{AID_METER, MeterInfo, PurchaseRecord, read_ef};
     if !exchange(card, &select(AID_METER)).await?.sw.is_ok() {
