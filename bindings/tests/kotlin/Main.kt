@@ -344,6 +344,23 @@ fun main() {
         }
         check(app.topups().map { it.state } == listOf(TopupState.COMPLETED, TopupState.COMPLETED)) { "${app.topups()}" }
     }
+    if (sandboxUrl != null && sandboxKey != null) test("top-up: a file-based meter card written once by the platform's script, torn at the write") {
+        val dir = java.nio.file.Files.createTempDirectory("billtap-kt-meter")
+        val app = Billtap(BilltapConfig(sandboxUrl, listOf(sandboxKey), "$dir/meter.sqlite", "zh-CN",
+            fundingAccount = "6217000010000000001", devicePlatform = "android"))
+        val card = SimulatedMeterCard("4D310000000000A2", "01234567890")  // this suite's own card
+        val tag = IsoDepLike(object : CardLike { override fun transceive(apdu: ByteArray) = card.transceive(apdu) })
+        runBlocking {
+            check(app.topup(tag, "30.00 CNY", null).state == TopupState.COMPLETED) { "first" }
+            // SELECT ×3, EF 01, EF 02, GET CHALLENGE, the script's SELECT, its MAC'd write (8).
+            tag.exchanges = 0; tag.tearAt = 8
+            check(app.topup(tag, "20.00 CNY", null).state == TopupState.UNKNOWN) { "torn" }
+            tag.tearAt = null
+            val tap = app.readCard(tag, null)
+            check(tap.settled?.state == TopupState.COMPLETED && tap.card.meter == "01234567890") { "$tap" }
+            check(card.purchaseNumber() == 2.toUShort() && card.totalFen() == 5000u && tap.card.balanceFen == 5000u) { "${tap.card}" }
+        }
+    }
     println("kotlin: $passed passed, $failed failed")
     kotlin.system.exitProcess(if (failed == 0) 0 else 1)
 }
@@ -422,7 +439,11 @@ class JdkTransport : HttpTransport {
 /** The card in the field as an Android app holds it (`IsoDep.transceive`): every APDU goes to
  *  billtap's simulated card; with `tearAt` the Nth exchange runs on the card, then the card
  *  leaves the field before its answer arrives (`TagLostException` on a phone). */
-class IsoDepLike(private val card: SimulatedCard) : CardTransport {
+/** What the tests tap: billtap's simulated purse or meter card. */
+interface CardLike { fun transceive(apdu: ByteArray): ByteArray }
+
+class IsoDepLike(private val card: CardLike) : CardTransport {
+    constructor(purse: SimulatedCard) : this(object : CardLike { override fun transceive(apdu: ByteArray) = purse.transceive(apdu) })
     @Volatile var exchanges = 0
     @Volatile var tearAt: Int? = null
     override suspend fun transceive(apdu: ByteArray): ByteArray {

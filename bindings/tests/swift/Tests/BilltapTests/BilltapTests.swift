@@ -338,6 +338,31 @@ final class BilltapTests: XCTestCase {
         XCTAssertEqual(try app.meterTokens(), [token])
     }
 
+    func testAFileBasedMeterCardIsWrittenOnceByThePlatformsScriptEvenWhenTorn() async throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let url = env["BILLTAP_SANDBOX_URL"], let key = env["BILLTAP_SANDBOX_KEY"] else {
+            throw XCTSkip("scripts/test.sh starts `billtap sandbox` and sets BILLTAP_SANDBOX_URL")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("billtap-swift-meter-\(UUID().uuidString)")
+        let app = try Billtap(config: BilltapConfig(platformUrl: url, pinnedPlatformKeys: [key], databasePath: dir.appendingPathComponent("meter.sqlite").path,
+                                                    locale: "zh-CN", fundingAccount: "6217000010000000001", devicePlatform: "ios"))
+        let card = try SimulatedMeterCard(serial: "4D310000000000A3", meter: "01234567890")  // this suite's own card
+        let tag = ISO7816TagLike(send: { try card.transceive(apdu: $0) })
+        let first = try await app.topup(card: tag, amount: "30.00 CNY", progress: nil)
+        XCTAssertEqual(first.state, .completed)
+        // SELECT ×3, EF 01, EF 02, GET CHALLENGE, the script's SELECT, its MAC'd write (8).
+        tag.tear(at: 8)
+        let torn = try await app.topup(card: tag, amount: "20.00 CNY", progress: nil)
+        XCTAssertEqual(torn.state, .unknown)
+        tag.tear(at: nil)
+        let tap = try await app.readCard(card: tag, progress: nil)
+        XCTAssertEqual(tap.settled?.state, .completed)
+        XCTAssertEqual(tap.card.meter, "01234567890")
+        XCTAssertEqual(tap.card.balanceFen, 5000)
+        XCTAssertEqual(try card.purchaseNumber(), 2)
+        XCTAssertEqual(try card.totalFen(), 5000)
+    }
+
     func testTheAppsOwnHttpStackAndHostileAnswers() async throws {
         let env = ProcessInfo.processInfo.environment
         guard let url = env["BILLTAP_SANDBOX_URL"], let key = env["BILLTAP_SANDBOX_KEY"], let token = env["BILLTAP_SANDBOX_ADMIN_TOKEN"] else {
@@ -479,12 +504,13 @@ final class EnclaveLikeSigner: Signer, @unchecked Sendable {
 /// to billtap's simulated card; `tear(at:)` makes the Nth exchange run on the card, then the
 /// card leave the field before its answer arrives (`NFCReaderError` on a phone).
 final class ISO7816TagLike: CardTransport, @unchecked Sendable {
-    private let card: SimulatedCard
+    private let send: (Data) throws -> Data
     private let lock = NSLock()
     private var exchanges = 0
     private var tearAt: Int?
 
-    init(card: SimulatedCard) { self.card = card }
+    init(card: SimulatedCard) { self.send = { try card.transceive(apdu: $0) } }
+    init(send: @escaping (Data) throws -> Data) { self.send = send }
 
     func tear(at n: Int?) {
         lock.lock(); exchanges = 0; tearAt = n; lock.unlock()
@@ -498,7 +524,7 @@ final class ISO7816TagLike: CardTransport, @unchecked Sendable {
 
     func transceive(apdu: Data) async throws -> Data {
         let torn = next()
-        let answer = try card.transceive(apdu: apdu)
+        let answer = try send(apdu)
         if torn { throw CardError.TagLost }
         return answer
     }
