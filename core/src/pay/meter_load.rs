@@ -10,7 +10,7 @@
 //! card is untouched and a fresh challenge gets a fresh script for the same record — never a
 //! second debit, never a second credit (the meter takes each purchase number once).
 
-use super::topup::{json, tell};
+use super::topup::{json, ours, tell};
 use super::{PayError, Payments, not_ours, random_id};
 use crate::platform::api::{
     ApiMoney, MeterCardOrder, MeterCardReport, MeterCardRequest, ScriptCommand,
@@ -279,16 +279,7 @@ impl Payments {
 
     /// Stores what the platform says of the purchase (after checking it is this one's).
     fn take_meter_order(&self, row: &TopupRow, order: &MeterCardOrder) -> Result<(), PayError> {
-        let fen = order.amount.to_money().ok().map(|m| {
-            (m.amount * rust_decimal::Decimal::from(100))
-                .trunc()
-                .mantissa()
-        });
-        if row.order_id.as_ref().is_some_and(|o| *o != order.order_id)
-            || fen != Some(i128::from(row.amount_fen))
-        {
-            return Err(not_ours());
-        }
+        ours(row, &order.order_id, &order.amount)?;
         let now = self.clock.now_unix();
         match order.state.as_str() {
             "authorised" => {

@@ -240,6 +240,21 @@ async fn initialize(card: &dyn CardTransport, terms: &LoadTerms) -> Result<LoadI
     Ok(LoadInit::parse(&r.ok_data("INITIALIZE FOR LOAD")?)?)
 }
 
+/// Checks an order the platform answered is this top-up's: its id (once known) and amount.
+pub(super) fn ours(row: &TopupRow, order_id: &str, amount: &ApiMoney) -> Result<(), PayError> {
+    let fen = amount.to_money().ok().map(|m| {
+        (m.amount * rust_decimal::Decimal::from(100))
+            .trunc()
+            .mantissa()
+    });
+    if row.order_id.as_ref().is_some_and(|o| o != order_id)
+        || fen != Some(i128::from(row.amount_fen))
+    {
+        return Err(not_ours());
+    }
+    Ok(())
+}
+
 /// Tells the app a step starts, if it listens.
 pub(super) fn tell(progress: Option<&dyn TopupProgress>, step: TopupStep) {
     if let Some(p) = progress {
@@ -465,16 +480,7 @@ impl Payments {
 
     /// Stores what the platform says of the order (after checking it is this one's).
     fn take_order(&self, row: &TopupRow, order: &TopupOrder) -> Result<(), PayError> {
-        let fen = order.amount.to_money().ok().map(|m| {
-            (m.amount * rust_decimal::Decimal::from(100))
-                .trunc()
-                .mantissa()
-        });
-        if row.order_id.as_ref().is_some_and(|o| *o != order.order_id)
-            || fen != Some(i128::from(row.amount_fen))
-        {
-            return Err(not_ours());
-        }
+        ours(row, &order.order_id, &order.amount)?;
         let now = self.clock.now_unix();
         match order.state.as_str() {
             "authorised" => {

@@ -5,7 +5,6 @@
 //! purchase number once. Orders live beside the purse top-ups (the same ledger rows, key
 //! version 0 marks a meter card).
 
-use base64::Engine as _;
 use billtap_core::pay::IDEMPOTENCY_HEADER;
 use billtap_core::platform::api::{
     MeterCardOrder, MeterCardReport, MeterCardRequest, ScriptCommand,
@@ -16,7 +15,7 @@ use billtap_core::topup::meter_card::{
 
 use super::*;
 use crate::issuer::{Authorised, Order};
-use crate::model::{cny, mask};
+use crate::model::cny;
 
 fn hex_n<const N: usize>(h: &str) -> Option<[u8; N]> {
     hex::decode(h)
@@ -54,27 +53,18 @@ fn script(o: &Order) -> Option<Vec<ScriptCommand>> {
     ])
 }
 
+/// The signed receipt of a completed meter-card purchase (base64url COSE).
 fn receipt(app: &App, o: &Order) -> Option<String> {
-    let body = billtap_core::receipts::ReceiptBody {
-        version: 1,
-        payment_id: o.order_id.clone(),
-        bill_id: None,
-        biller_id: "METER-CARD".into(),
-        payee_name: "预付费电表卡购电".into(),
-        payee_name_en: Some("Prepaid meter card purchase".into()),
-        category: Some("utilities.prepaid_electricity".into()),
-        payee_account_masked: mask(&o.card_serial),
-        payer_masked: mask(&o.funding_account),
-        amount: cny(o.amount_fen).amount,
-        currency: "CNY".into(),
-        fee: cny(0).amount,
-        paid_at: o.created_at,
-        device_id: o.device_id.clone(),
-        sts_token: None,
-    };
-    billtap_core::receipts::sign_receipt(&body, &app.signer())
-        .ok()
-        .map(|c| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c))
+    super::topup::card_receipt(
+        app,
+        o,
+        (
+            "METER-CARD",
+            "预付费电表卡购电",
+            "Prepaid meter card purchase",
+        ),
+        "utilities.prepaid_electricity",
+    )
 }
 
 fn order_json(app: &App, o: &Order) -> Response {

@@ -115,14 +115,30 @@ fn order_json(app: &App, o: &Order, receipt: Option<String>) -> Response {
 
 /// The signed receipt of a completed top-up (base64url COSE).
 fn receipt(app: &App, o: &Order) -> Option<String> {
+    card_receipt(
+        app,
+        o,
+        ("TOPUP-T-UNION", "交通联合卡充值", "T-Union card top-up"),
+        "transport.transit_card",
+    )
+}
+
+/// The signed receipt of a completed card load (base64url COSE): the payee as (id, Chinese
+/// name, English name), its category.
+pub(super) fn card_receipt(
+    app: &App,
+    o: &Order,
+    (biller_id, zh, en): (&str, &str, &str),
+    category: &str,
+) -> Option<String> {
     let body = billtap_core::receipts::ReceiptBody {
         version: 1,
         payment_id: o.order_id.clone(),
         bill_id: None,
-        biller_id: "TOPUP-T-UNION".into(),
-        payee_name: "交通联合卡充值".into(),
-        payee_name_en: Some("T-Union card top-up".into()),
-        category: Some("transport.transit_card".into()),
+        biller_id: biller_id.into(),
+        payee_name: zh.into(),
+        payee_name_en: Some(en.into()),
+        category: Some(category.into()),
         payee_account_masked: mask(&o.card_serial),
         payer_masked: mask(&o.funding_account),
         amount: cny(o.amount_fen).amount,
