@@ -405,10 +405,17 @@ pub fn cmd_read(
                 "currency": "CNY",
                 "transactions": tx,
                 "simulated_card": sim,
+                "meter": state.meter,
                 "settled_topup": settled.as_ref().map(|t| json!({
                     "topup_id": t.topup_id, "state": t.state, "amount": t.amount.to_plain_string(),
                 })),
             })
+        );
+    } else if let Some(meter) = &state.meter {
+        println!(
+            "meter card {} for meter {meter}: {} CNY purchased in all",
+            state.serial,
+            yuan(state.balance_fen)
         );
     } else {
         println!(
