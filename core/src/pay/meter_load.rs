@@ -10,7 +10,7 @@
 //! card is untouched and a fresh challenge gets a fresh script for the same record — never a
 //! second debit, never a second credit (the meter takes each purchase number once).
 
-use super::topup::{json, ours, tell};
+use super::topup::{finished, json, ours, tell};
 use super::{PayError, Payments, not_ours, random_id};
 use crate::platform::api::{
     ApiMoney, MeterCardOrder, MeterCardReport, MeterCardRequest, ScriptCommand,
@@ -76,19 +76,7 @@ impl Payments {
     ) -> Result<super::TopupRecord, PayError> {
         let serial = hex::encode_upper(info.serial);
         if let Some(open) = self.store.open_topup(&serial)? {
-            let settled = self.settle_meter_row(card, open, progress).await?;
-            if !matches!(
-                settled.state,
-                super::TopupState::Completed
-                    | super::TopupState::Failed
-                    | super::TopupState::Reversed
-                    | super::TopupState::NeedsReconciliation
-            ) {
-                return Err(PayError::Invalid(format!(
-                    "this card's earlier purchase is still unsettled ({:?}); tap again",
-                    settled.state
-                )));
-            }
+            finished(&self.settle_meter_row(card, open, progress).await?)?;
         }
         let rec = read_record(card).await?;
         let ch = challenge(card).await?;

@@ -255,6 +255,23 @@ pub(super) fn ours(row: &TopupRow, order_id: &str, amount: &ApiMoney) -> Result<
     Ok(())
 }
 
+/// A card's earlier load, just settled, must be finished before a new one starts.
+pub(super) fn finished(settled: &TopupRecord) -> Result<(), PayError> {
+    if matches!(
+        settled.state,
+        TopupState::Completed
+            | TopupState::Failed
+            | TopupState::Reversed
+            | TopupState::NeedsReconciliation
+    ) {
+        return Ok(());
+    }
+    Err(PayError::Invalid(format!(
+        "this card's earlier load is still unsettled ({:?}); tap again",
+        settled.state
+    )))
+}
+
 /// Tells the app a step starts, if it listens.
 pub(super) fn tell(progress: Option<&dyn TopupProgress>, step: TopupStep) {
     if let Some(p) = progress {
@@ -315,19 +332,7 @@ impl Payments {
         };
         tell(progress, TopupStep::Reading);
         if let Some(open) = self.store.open_topup(&serial)? {
-            let settled = self.settle_row(card, open, progress).await?;
-            if !matches!(
-                settled.state,
-                TopupState::Completed
-                    | TopupState::Failed
-                    | TopupState::Reversed
-                    | TopupState::NeedsReconciliation
-            ) {
-                return Err(PayError::Invalid(format!(
-                    "this card's earlier top-up is still unsettled ({:?}); tap again",
-                    settled.state
-                )));
-            }
+            finished(&self.settle_row(card, open, progress).await?)?;
         }
         let terms = LoadTerms {
             amount: fen,

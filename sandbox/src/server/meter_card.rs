@@ -5,7 +5,6 @@
 //! purchase number once. Orders live beside the purse top-ups (the same ledger rows, key
 //! version 0 marks a meter card).
 
-use billtap_core::pay::IDEMPOTENCY_HEADER;
 use billtap_core::platform::api::{
     MeterCardOrder, MeterCardReport, MeterCardRequest, ScriptCommand,
 };
@@ -13,8 +12,9 @@ use billtap_core::topup::meter_card::{
     PurchaseRecord, TEST_METER_MASTER_KEY, line_key, protected_update,
 };
 
+use super::topup::{Keyed, authorise, keyed};
 use super::*;
-use crate::issuer::{Authorised, Order};
+use crate::issuer::Order;
 use crate::model::cny;
 
 fn hex_n<const N: usize>(h: &str) -> Option<[u8; N]> {
@@ -93,27 +93,11 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let key = headers
-        .get(IDEMPOTENCY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    if key.is_empty() || key.len() > 64 {
-        return invalid_parameter("a purchase needs an Idempotency-Key (1-64 characters)");
-    }
-    let device_id = match registered_device(&app, &headers, &rd, &key) {
-        Ok(d) => d,
+    let (key, device_id, body_hash) = match keyed(&app, &headers, &rd, &body) {
+        Ok(Keyed::New(k, d, h)) => (k, d, h),
+        Ok(Keyed::Repeat(o)) => return order_json(&app, &o),
         Err(r) => return r,
     };
-    let body_hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, &body));
-    match app.db.topup_by_key(&device_id, &key) {
-        Ok(Some(o)) if o.body_hash == body_hash => return order_json(&app, &o),
-        Ok(Some(_)) => {
-            return invalid_parameter("this idempotency key was used with another request");
-        }
-        Ok(None) => {}
-        Err(e) => return internal_error(&e),
-    }
     let req: MeterCardRequest = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return r,
@@ -157,20 +141,7 @@ pub(super) async fn create(
         state: "authorised".into(),
         created_at: SystemClock.now_unix(),
     };
-    match app.db.authorize_topup(&key, &order) {
-        Ok(Authorised::New(o) | Authorised::Kept(o)) => order_json(&app, &o),
-        Ok(Authorised::KeyReused) => {
-            invalid_parameter("this idempotency key was used with another request")
-        }
-        Ok(Authorised::InsufficientFunds) => problem(
-            StatusCode::PAYMENT_REQUIRED,
-            "insufficient-funds",
-            "Insufficient funds",
-            "the funding account's balance does not cover the amount; nothing was taken",
-            Vec::new(),
-        ),
-        Err(e) => internal_error(&e),
-    }
+    authorise(&app, &key, &order, |o| order_json(&app, o))
 }
 
 /// `POST /v1/meter-cards/{order_id}/report`: what the card's EF 02 reads now.

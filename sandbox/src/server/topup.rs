@@ -181,6 +181,79 @@ fn order_request<T: serde::de::DeserializeOwned>(
     Ok((own_order(app, &device_id, order_id)?, req))
 }
 
+/// A new card-load order's start: the request's idempotency key and registered device, and
+/// — when the key already made an order with this same body (its answer was lost) — that
+/// order as it stands now, answered before a spent nonce or a card's moved-on counter could
+/// refuse it.
+pub(super) enum Keyed {
+    /// The order this key made.
+    Repeat(Box<Order>),
+    /// A new request: key, device, body hash.
+    New(String, String, String),
+}
+
+#[allow(clippy::result_large_err)] // the finished refusal, returned at once
+pub(super) fn keyed(
+    app: &App,
+    headers: &HeaderMap,
+    rd: &RequestDigest,
+    body: &[u8],
+) -> Result<Keyed, Response> {
+    let key = headers
+        .get(IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if key.is_empty() || key.len() > 64 {
+        return Err(invalid_parameter(
+            "a card load needs an Idempotency-Key (1-64 characters)",
+        ));
+    }
+    let device_id = registered_device(app, headers, rd, &key)?;
+    let body_hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, body));
+    match app.db.topup_by_key(&device_id, &key) {
+        Ok(Some(o)) if o.body_hash == body_hash => Ok(Keyed::Repeat(Box::new(o))),
+        Ok(Some(_)) => Err(key_reused()),
+        Ok(None) => Ok(Keyed::New(key, device_id, body_hash)),
+        Err(e) => Err(internal_error(&e)),
+    }
+}
+
+fn key_reused() -> Response {
+    refused(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+        "Key used for another request",
+        "this idempotency key was used with another card load",
+    )
+}
+
+/// Debits and records a new card-load order; its answer through `answer`.
+pub(super) fn authorise(
+    app: &App,
+    key: &str,
+    order: &Order,
+    answer: impl Fn(&Order) -> Response,
+) -> Response {
+    match app.db.authorize_topup(key, order) {
+        Ok(Authorised::New(o) | Authorised::Kept(o)) => answer(&o),
+        Ok(Authorised::KeyReused) => key_reused(),
+        Ok(Authorised::InsufficientFunds) => refused(
+            StatusCode::PAYMENT_REQUIRED,
+            "insufficient-funds",
+            "Insufficient funds",
+            "the funding account's balance does not cover the amount; nothing was taken",
+        ),
+        Err(e) => internal_error(&e),
+    }
+}
+
+/// A purse order as the API answers it, with its receipt once completed.
+fn answer(app: &App, o: &Order) -> Response {
+    let receipt = (o.state == "completed").then(|| receipt(app, o)).flatten();
+    order_json(app, o, receipt)
+}
+
 /// `POST /v1/topups`.
 pub(super) async fn create_topup(
     State(app): State<Shared>,
@@ -188,39 +261,11 @@ pub(super) async fn create_topup(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let key = headers
-        .get(IDEMPOTENCY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    if key.is_empty() || key.len() > 64 {
-        return invalid_parameter("a top-up needs an Idempotency-Key (1-64 characters)");
-    }
-    let device_id = match registered_device(&app, &headers, &rd, &key) {
-        Ok(d) => d,
+    let (key, device_id, body_hash) = match keyed(&app, &headers, &rd, &body) {
+        Ok(Keyed::New(k, d, h)) => (k, d, h),
+        Ok(Keyed::Repeat(o)) => return answer(&app, &o),
         Err(r) => return r,
     };
-    // A repeat under the key (its answer was lost) gets the order as it stands now, before
-    // its spent nonce or its card's moved-on counter could refuse it.
-    let body_hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, &body));
-    match app.db.topup_by_key(&device_id, &key) {
-        Ok(Some(o)) if o.body_hash == body_hash => {
-            let receipt = (o.state == "completed")
-                .then(|| receipt(&app, &o))
-                .flatten();
-            return order_json(&app, &o, receipt);
-        }
-        Ok(Some(_)) => {
-            return refused(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "Key used for another request",
-                "this idempotency key was used with another top-up",
-            );
-        }
-        Ok(None) => {}
-        Err(e) => return internal_error(&e),
-    }
     let req: TopupRequest = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return r,
@@ -271,27 +316,7 @@ pub(super) async fn create_topup(
         state: "authorised".into(),
         created_at: SystemClock.now_unix(),
     };
-    match app.db.authorize_topup(&key, &order) {
-        Ok(Authorised::New(o) | Authorised::Kept(o)) => {
-            let receipt = (o.state == "completed")
-                .then(|| receipt(&app, &o))
-                .flatten();
-            order_json(&app, &o, receipt)
-        }
-        Ok(Authorised::KeyReused) => refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "Key used for another request",
-            "this idempotency key was used with another top-up",
-        ),
-        Ok(Authorised::InsufficientFunds) => refused(
-            StatusCode::PAYMENT_REQUIRED,
-            "insufficient-funds",
-            "Insufficient funds",
-            "the funding account's balance does not cover the amount; nothing was taken",
-        ),
-        Err(e) => internal_error(&e),
-    }
+    authorise(&app, &key, &order, |o| answer(&app, o))
 }
 
 /// `POST /v1/topups/{order_id}/complete`.
@@ -347,10 +372,7 @@ pub(super) async fn settle_topup(
         Err(r) => return r,
     };
     if o.state != "authorised" {
-        let receipt = (o.state == "completed")
-            .then(|| receipt(&app, &o))
-            .flatten();
-        return order_json(&app, &o, receipt);
+        return answer(&app, &o);
     }
     let (Some(terms_amount), Some(terminal)) =
         (u32::try_from(o.amount_fen).ok(), hex_n::<6>(&o.terminal))
