@@ -83,13 +83,21 @@ setup_swift() {
 }
 
 # --- the suites ---------------------------------------------------------------------------
-rust_suite() { cargo test --workspace --no-fail-fast; }
+# The workspace as CI checks it: with the CLI's libnfc desktop reader (`--reader nfc`), which
+# links the system's libnfc (Debian libnfc-dev; bindgen needs libclang-dev: see .ci/run).
+WS_FEATURES=(--features billtap-cli/nfc)
+libnfc_present() {
+  pkg-config --exists libnfc ||
+    { echo "libnfc is missing: run .ci/run, or apt-get install libnfc-dev libclang-dev pkg-config"; return 1; }
+}
+
+rust_suite() { cargo test --workspace "${WS_FEATURES[@]}" --no-fail-fast; }
 
 # The `billtap` and `uniffi-bindgen` binaries as the Rust suite's `cargo test --workspace`
 # built them (integration tests make it build both): a no-op when that run compiled, and
 # ~6 minutes of cold builds saved against `cargo build -p` of each, whose feature sets differ.
 # Never after build_ffi: the test run relinks target/debug/libbilltap_ffi.so with its features.
-test_bins() { cargo test -q --workspace --no-run; }
+test_bins() { cargo test -q --workspace "${WS_FEATURES[@]}" --no-run; }
 
 api_conformance() { test_bins && BILLTAP_BIN=target/debug/billtap scripts/api-conformance.sh; }
 
@@ -166,7 +174,8 @@ swift_suite() {
 
 echo "disk at start: $(df -h . | awk 'NR == 2 {print $4}') free"
 check fmt cargo fmt --all -- --check
-check clippy cargo clippy --workspace --all-targets -- -D warnings
+step libnfc libnfc_present
+check clippy cargo clippy --workspace --all-targets "${WS_FEATURES[@]}" -- -D warnings
 suite rust count_cargo rust_suite
 check api-conformance api_conformance
 step bindings-generate build_ffi

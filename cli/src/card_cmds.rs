@@ -147,6 +147,8 @@ impl CardTransport for SimFile {
 enum Reader {
     Sim(SimFile),
     Exec(ExecTransport),
+    #[cfg(feature = "nfc")]
+    Nfc(crate::nfc_reader::NfcTransport),
 }
 
 impl Reader {
@@ -157,19 +159,36 @@ impl Reader {
             Ok(Reader::Sim(SimFile { path, inner }))
         } else if let Some(cmd) = reader.strip_prefix("exec:") {
             Ok(Reader::Exec(ExecTransport::spawn(cmd)?))
-        } else if reader == "nfc" {
-            Err(anyhow!(
-                "--reader nfc (libnfc) is not built into this billtap yet; use sim or exec:CMD"
-            ))
+        } else if reader == "nfc" || reader.starts_with("nfc:") {
+            Self::nfc(reader.strip_prefix("nfc:"))
         } else {
-            Err(anyhow!("--reader {reader:?}: sim, nfc or exec:CMD"))
+            Err(anyhow!(
+                "--reader {reader:?}: sim, nfc[:CONNSTRING] or exec:CMD"
+            ))
         }
+    }
+
+    #[cfg(feature = "nfc")]
+    fn nfc(connstring: Option<&str>) -> Result<Reader> {
+        Ok(Reader::Nfc(crate::nfc_reader::NfcTransport::open(
+            connstring,
+        )?))
+    }
+
+    #[cfg(not(feature = "nfc"))]
+    fn nfc(_: Option<&str>) -> Result<Reader> {
+        Err(anyhow!(
+            "this billtap was built without the libnfc reader (cargo feature nfc); \
+             use sim or exec:CMD, or build with --features nfc"
+        ))
     }
 
     fn transport(&self) -> &dyn CardTransport {
         match self {
             Reader::Sim(t) => t,
             Reader::Exec(t) => t,
+            #[cfg(feature = "nfc")]
+            Reader::Nfc(t) => t,
         }
     }
 
@@ -177,7 +196,7 @@ impl Reader {
     fn sim_path(&self) -> Option<&Path> {
         match self {
             Reader::Sim(t) => Some(&t.path),
-            Reader::Exec(_) => None,
+            _ => None,
         }
     }
 }

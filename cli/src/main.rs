@@ -8,6 +8,8 @@ use std::time::Instant;
 mod card_cmds;
 mod keep_cmds;
 mod meter_cmds;
+#[cfg(feature = "nfc")]
+mod nfc_reader;
 mod pay_cmds;
 mod platform_cmds;
 mod receipt_cmds;
@@ -209,7 +211,7 @@ enum Command {
         /// How much: `50`, `20.00` or `20.00 CNY`.
         #[arg(long)]
         amount: String,
-        /// sim (billtap's simulated card), exec:CMD, nfc.
+        /// sim (billtap's simulated card), exec:CMD, nfc[:CONNSTRING] (libnfc, feature nfc).
         #[arg(long, default_value = "sim")]
         reader: String,
         /// The simulated card's file (default: sim-card.json next to the store).
@@ -299,7 +301,7 @@ enum CardCommand {
     },
     /// Read the card in the field: serial number, validity, balance, newest transactions.
     Read {
-        /// sim (billtap's simulated card), exec:CMD (hex lines over a command), nfc (libnfc).
+        /// sim (billtap's simulated card), exec:CMD (hex lines over a command), nfc[:CONNSTRING] (libnfc, feature nfc).
         #[arg(long, default_value = "sim")]
         reader: String,
         /// The simulated card's file (default: sim-card.json next to the store).

@@ -652,6 +652,33 @@ fn card_read_taps_the_simulated_card_and_an_exec_reader() {
     assert_eq!(billtap(&["card", "read", "--reader", "bogus"]).0, 2);
 }
 
+/// The libnfc reader, linked against the system's libnfc: a reader that is not there is
+/// refused before anything happens, saying where it looked and what to try.
+#[cfg(feature = "nfc")]
+#[test]
+fn nfc_reader_names_a_missing_reader() {
+    let dir = std::env::temp_dir().join(format!("billtap-cli-nfc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = dir.join("s.sqlite");
+    let port = dir.join("no-such-tty");
+    let reader = format!("nfc:pn532_uart:{}", port.display());
+    let (code, out, err) = billtap(&[
+        "card",
+        "read",
+        "--store",
+        store.to_str().unwrap(),
+        "--reader",
+        &reader,
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("no NFC reader") && err.contains("no-such-tty"),
+        "{err}"
+    );
+    assert!(!store.exists(), "nothing is created without a card");
+}
+
 #[test]
 fn topup_loads_the_simulated_card_once_and_exits_by_outcome() {
     let sb = sandbox("topup-token");
