@@ -13,9 +13,10 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result, anyhow};
 use billtap_core::ports::{CardError, CardTransport, TopupProgress, TopupStep};
-use billtap_core::topup::sim::{
-    SimCardFile, SimTransport, SimulatedCard, TEST_LOAD_MASTER_KEY, TEST_TAC_MASTER_KEY,
+use billtap_core::topup::meter_card::{
+    SIM_METER_CARD_KIND, SimMeterCardFile, SimulatedMeterCard, TEST_METER_MASTER_KEY, parse_serial,
 };
+use billtap_core::topup::sim::{SimCardFile, SimulatedCard};
 use billtap_core::topup::{TopupError, read_card};
 use serde_json::json;
 
@@ -90,32 +91,69 @@ fn sim_file(card: Option<&Path>, store: Option<&Path>) -> PathBuf {
     )
 }
 
-/// The simulated card from its file, or a new test card (10.00 CNY) when there is none.
-pub fn load_sim(path: &Path) -> Result<SimulatedCard> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let f: SimCardFile = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is not a simulated card", path.display()))?;
-            Ok(SimulatedCard::from_file(&f)?)
+/// The serial number of billtap's default simulated transit card.
+const DEFAULT_PURSE_SERIAL: &str = "31041000751132009883";
+
+/// billtap's default simulated transit card: the documented test keys, 10.00 CNY.
+pub fn new_purse() -> Result<SimulatedCard> {
+    Ok(SimulatedCard::test_card(DEFAULT_PURSE_SERIAL, 1_000)?)
+}
+
+/// A simulated card as its file keeps it: an e-purse (transit or CPU meter) card, or a
+/// file-based meter card (`"kind": "meter_card"`).
+pub enum SimCard {
+    /// A PBOC e-purse card.
+    Purse(SimulatedCard),
+    /// A file-based prepaid meter card.
+    Meter(SimulatedMeterCard),
+}
+
+impl SimCard {
+    /// Answers one command APDU as the card does.
+    fn transceive(&mut self, apdu: &[u8]) -> Vec<u8> {
+        match self {
+            SimCard::Purse(c) => c.transceive(apdu),
+            SimCard::Meter(c) => c.transceive(apdu),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SimulatedCard::new(
-            &TEST_LOAD_MASTER_KEY,
-            &TEST_TAC_MASTER_KEY,
-            1,
-            [0x31, 0x04, 0x10, 0x00, 0x75, 0x11, 0x32, 0x00, 0x98, 0x83],
-            1_000,
-        )),
-        Err(e) => Err(anyhow!("cannot read {}: {e}", path.display())),
+    }
+
+    fn to_json(&self) -> Result<Vec<u8>> {
+        Ok(match self {
+            SimCard::Purse(c) => serde_json::to_vec_pretty(&c.to_file())?,
+            SimCard::Meter(c) => serde_json::to_vec_pretty(&c.to_file())?,
+        })
     }
 }
 
+/// The simulated card from its file, or a new test transit card (10.00 CNY) when there is none.
+pub fn load_sim(path: &Path) -> Result<SimCard> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(SimCard::Purse(new_purse()?));
+        }
+        Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
+    };
+    let not_a_card = || format!("{} is not a simulated card", path.display());
+    let v: serde_json::Value = serde_json::from_slice(&bytes).with_context(not_a_card)?;
+    Ok(
+        if v.get("kind").and_then(serde_json::Value::as_str) == Some(SIM_METER_CARD_KIND) {
+            let f: SimMeterCardFile = serde_json::from_value(v).with_context(not_a_card)?;
+            SimCard::Meter(SimulatedMeterCard::from_file(&f)?)
+        } else {
+            let f: SimCardFile = serde_json::from_value(v).with_context(not_a_card)?;
+            SimCard::Purse(SimulatedCard::from_file(&f)?)
+        },
+    )
+}
+
 /// Writes the simulated card back (write, then rename: a crash never leaves half a card).
-pub fn save_sim(path: &Path, card: &SimulatedCard) -> Result<()> {
+pub fn save_sim(path: &Path, card: &SimCard) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&card.to_file())?)?;
+    std::fs::write(&tmp, card.to_json()?)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
@@ -125,22 +163,87 @@ pub fn save_sim(path: &Path, card: &SimulatedCard) -> Result<()> {
 /// answered command, never rolled back to the start.
 struct SimFile {
     path: PathBuf,
-    inner: SimTransport,
+    card: Mutex<SimCard>,
 }
 
 #[async_trait::async_trait]
 impl CardTransport for SimFile {
     async fn transceive(&self, apdu: Vec<u8>) -> Result<Vec<u8>, CardError> {
-        let answer = self.inner.transceive(apdu).await;
-        save_sim(&self.path, &self.inner.card()).map_err(|e| CardError::Io {
+        let mut card = self.card.lock().map_err(|_| CardError::Io {
+            reason: "the simulated card is broken".into(),
+        })?;
+        let answer = card.transceive(&apdu);
+        save_sim(&self.path, &card).map_err(|e| CardError::Io {
             reason: format!("cannot keep the simulated card: {e}"),
         })?;
-        answer
+        Ok(answer)
     }
 
     fn max_transceive_length(&self) -> u32 {
-        self.inner.max_transceive_length()
+        // What Android's IsoDep reports for most cards without extended length.
+        261
     }
+}
+
+/// `billtap card new`: a fresh simulated card in its file — a transit card with `balance`
+/// (default 10.00 CNY), or a file-based meter card for `meter` — never over an existing one.
+pub fn cmd_new(
+    card: Option<&Path>,
+    store: Option<&Path>,
+    meter: Option<&str>,
+    serial: Option<&str>,
+    balance: Option<&str>,
+) -> Result<u8> {
+    let path = sim_file(card, store);
+    if path.exists() {
+        eprintln!(
+            "billtap: {} already holds a card; remove it first or name another --card",
+            path.display()
+        );
+        return Ok(2);
+    }
+    let sim = match meter {
+        Some(meter) => {
+            let serial = match serial {
+                Some(s) => parse_serial(s)
+                    .ok_or_else(|| anyhow!("--serial: a meter card serial is 16 hex digits"))?,
+                None => [0x4D, 0x31, 0, 0, 0, 0, 0, 1],
+            };
+            if balance.is_some() {
+                return Err(anyhow!(
+                    "--balance is for transit cards; a meter card starts empty"
+                ));
+            }
+            SimCard::Meter(SimulatedMeterCard::new(
+                &TEST_METER_MASTER_KEY,
+                serial,
+                meter,
+            )?)
+        }
+        None => {
+            let fen = match balance {
+                None => 1_000,
+                Some(b) => {
+                    let m = crate::pay_cmds::parse_cny(b)?;
+                    u32::try_from(
+                        (m.amount * rust_decimal::Decimal::from(100))
+                            .trunc()
+                            .mantissa(),
+                    )
+                    .ok()
+                    .filter(|_| m.currency.alpha() == "CNY")
+                    .ok_or_else(|| anyhow!("--balance {b:?}: a card holds CNY, not {b}"))?
+                }
+            };
+            SimCard::Purse(SimulatedCard::test_card(
+                serial.unwrap_or(DEFAULT_PURSE_SERIAL),
+                fen,
+            )?)
+        }
+    };
+    save_sim(&path, &sim)?;
+    println!("{}", path.display());
+    Ok(0)
 }
 
 /// A reader as `--reader` names it.
@@ -155,8 +258,8 @@ impl Reader {
     fn open(reader: &str, card: Option<&Path>, store: Option<&Path>) -> Result<Reader> {
         if reader == "sim" {
             let path = sim_file(card, store);
-            let inner = SimTransport::new(load_sim(&path)?);
-            Ok(Reader::Sim(SimFile { path, inner }))
+            let card = Mutex::new(load_sim(&path)?);
+            Ok(Reader::Sim(SimFile { path, card }))
         } else if let Some(cmd) = reader.strip_prefix("exec:") {
             Ok(Reader::Exec(ExecTransport::spawn(cmd)?))
         } else if reader == "nfc" || reader.starts_with("nfc:") {

@@ -287,6 +287,22 @@ enum MeterCommand {
 
 #[derive(Subcommand)]
 enum CardCommand {
+    /// Make a simulated card in its file: a transit card (default 10.00 CNY), or with
+    /// `--meter` a file-based prepaid meter card. Never over an existing card.
+    New {
+        /// The simulated card's file (default: sim-card.json next to the store).
+        #[arg(long)]
+        card: Option<PathBuf>,
+        /// A meter card for this meter number (up to 12 digits) instead of a transit card.
+        #[arg(long)]
+        meter: Option<String>,
+        /// The card's serial number (hex: 20 digits for a transit card, 16 for a meter card).
+        #[arg(long)]
+        serial: Option<String>,
+        /// A transit card's balance: `10`, `25.50`.
+        #[arg(long)]
+        balance: Option<String>,
+    },
     /// Be billtap's simulated card for an `exec:` reader: hex APDU lines in, `data‖SW` out.
     Emulate {
         /// The simulated card's file (default: sim-card.json next to the store).
@@ -661,6 +677,21 @@ fn main() -> ExitCode {
         Command::Meter {
             command: MeterCommand::Tokens { json },
         } => meter_cmds::cmd_tokens(store, json),
+        Command::Card {
+            command:
+                CardCommand::New {
+                    card,
+                    meter,
+                    serial,
+                    balance,
+                },
+        } => card_cmds::cmd_new(
+            card.as_deref(),
+            store,
+            meter.as_deref(),
+            serial.as_deref(),
+            balance.as_deref(),
+        ),
         Command::Card {
             command:
                 CardCommand::Emulate {
@@ -1347,9 +1378,7 @@ fn cmd_demo(save_frame: Option<&Path>, store: Option<&Path>) -> Result<u8> {
         None => println!("\n    The counter could not verify the receipt code."),
     }
     // Top-up: a transit card tapped on the phone (billtap's simulated card, real APDUs).
-    let card = billtap_core::topup::sim::SimTransport::new(card_cmds::load_sim(
-        &std::env::temp_dir().join(format!("billtap-demo-card-{}.json", std::process::id())),
-    )?);
+    let card = billtap_core::topup::sim::SimTransport::new(card_cmds::new_purse()?);
     let before = card.card().balance();
     let loaded = rt.block_on(
         pay.topup(

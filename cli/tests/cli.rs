@@ -770,6 +770,70 @@ fn topup_loads_the_simulated_card_once_and_exits_by_outcome() {
     );
 }
 
+/// A file-based meter card made by `card new --meter`, loaded by `topup` through the
+/// platform's script, torn at the write (the 7th command: SELECT, EF 01, EF 02, SELECT,
+/// GET CHALLENGE, SELECT EF 02, UPDATE) and settled once by `card read`.
+#[test]
+fn a_simulated_meter_card_is_made_loaded_and_settled_from_the_cli() {
+    let sb = sandbox("meter-card");
+    let dir = std::env::temp_dir().join(format!("billtap-cli-mcard-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = dir.join("s.sqlite");
+    let card = dir.join("meter.json");
+    let c = card.to_str().unwrap();
+    let (code, out, err) = billtap(&["card", "new", "--card", c, "--meter", "01234567890"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Never over an existing card; a meter card starts empty.
+    assert_eq!(billtap(&["card", "new", "--card", c]).0, 2);
+    let other = dir.join("other.json");
+    let o = other.to_str().unwrap();
+    assert_eq!(
+        billtap(&["card", "new", "--card", o, "--meter", "1", "--balance", "5"]).0,
+        2
+    );
+    assert_eq!(
+        billtap(&["card", "new", "--card", o, "--meter", "12ab"]).0,
+        2
+    );
+    assert!(!other.exists());
+    let platform = |cmd: &[&str]| {
+        let mut args = cmd.to_vec();
+        args.extend_from_slice(&["--card", c, "--platform", &sb.url, "--key", &sb.key]);
+        args.extend_from_slice(&["--store", store.to_str().unwrap(), "--json"]);
+        billtap(&args)
+    };
+    let (code, out, err) = platform(&["topup", "--amount", "30"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(out.trim()).unwrap()["state"],
+        "completed"
+    );
+    let exec = format!(
+        "exec:{} card emulate --card {c} --tear-after 7",
+        env!("CARGO_BIN_EXE_billtap")
+    );
+    let (code, out, err) = platform(&["topup", "--amount", "20", "--reader", &exec]);
+    assert_eq!(code, 3, "{out}{err}");
+    let (code, out, err) = platform(&["card", "read"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (
+            v["application"].as_str(),
+            v["meter"].as_str(),
+            v["settled_topup"]["state"].as_str(),
+            v["balance"].as_str()
+        ),
+        (
+            Some("meter-card"),
+            Some("01234567890"),
+            Some("completed"),
+            Some("50.00")
+        ),
+        "30 + 20, each once: {v}"
+    );
+}
+
 #[test]
 fn meter_token_is_paid_once_shown_formatted_and_kept_offline() {
     let sb = sandbox("meter-token");

@@ -320,6 +320,46 @@ mod tests {
     }
 
     #[test]
+    fn a_card_file_keeps_the_card_and_refuses_damage() {
+        let key = line_key(&TEST_METER_MASTER_KEY, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let write = |c: &mut SimulatedMeterCard, amount: u32| {
+            let _ = run(c, &super::super::pboc::select(AID_METER));
+            let ch: [u8; 8] = run(c, &get_challenge()).data.try_into().unwrap();
+            let next = c.record().next(amount).unwrap();
+            run(c, &protected_update(&key, ch, &next)).sw
+        };
+        let mut c = card();
+        assert_eq!(write(&mut c, 500), StatusWord::OK);
+        let f = c.to_file();
+        let mut back = SimulatedMeterCard::from_file(&f).unwrap();
+        assert_eq!((back.to_file(), back.record()), (f.clone(), c.record()));
+        // The kept key still takes the issuer's next write; the challenges go on, not repeat.
+        assert_eq!(write(&mut back, 700), StatusWord::OK);
+        assert_eq!((back.record().number, back.record().total), (2, 1_200));
+        assert_eq!(back.to_file().draws, f.draws + 1);
+        for bad in [
+            SimMeterCardFile {
+                kind: "purse".into(),
+                ..f.clone()
+            },
+            SimMeterCardFile {
+                ef01: "00".into(),
+                ..f.clone()
+            },
+            SimMeterCardFile {
+                ef02: "zz".into(),
+                ..f.clone()
+            },
+            SimMeterCardFile {
+                dlpk: String::new(),
+                ..f
+            },
+        ] {
+            assert!(SimulatedMeterCard::from_file(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_write_needs_the_issuers_mac_over_a_fresh_challenge_and_is_absolute() {
         let mut c = card();
         assert!(
@@ -355,6 +395,68 @@ mod tests {
             let _ = PurchaseRecord::parse(&b);
             let _ = MeterInfo::parse(&b);
         }
+    }
+}
+
+/// A simulated meter card as a file keeps it between CLI runs (hex fields; a test card's
+/// key, never a real card's).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SimMeterCardFile {
+    /// `meter_card`: what tells this file from a purse card's.
+    pub kind: String,
+    /// EF 01 (serial, meter number, utility, layout), hex.
+    pub ef01: String,
+    /// EF 02 (the purchase record), hex.
+    pub ef02: String,
+    /// The card's line-protection key, hex.
+    pub dlpk: String,
+    /// Challenges drawn so far (a card never repeats one).
+    pub draws: u64,
+}
+
+/// What a meter card's file says it is.
+pub const SIM_METER_CARD_KIND: &str = "meter_card";
+
+impl SimulatedMeterCard {
+    /// The card's state for a file.
+    pub fn to_file(&self) -> SimMeterCardFile {
+        SimMeterCardFile {
+            kind: SIM_METER_CARD_KIND.into(),
+            ef01: hex::encode_upper(self.info),
+            ef02: hex::encode_upper(self.record.to_bytes()),
+            dlpk: hex::encode_upper(*self.dlpk),
+            draws: self.draws,
+        }
+    }
+
+    /// A card from its file; a damaged file is an error, never a half-made card.
+    pub fn from_file(f: &SimMeterCardFile) -> Result<SimulatedMeterCard, TopupError> {
+        fn bytes<const N: usize>(what: &str, text: &str) -> Result<[u8; N], TopupError> {
+            hex::decode(text)
+                .ok()
+                .and_then(|v| <[u8; N]>::try_from(v).ok())
+                .ok_or_else(|| {
+                    TopupError::Apdu(format!(
+                        "the simulated meter card's {what} is not {N} bytes of hex"
+                    ))
+                })
+        }
+        if f.kind != SIM_METER_CARD_KIND {
+            return Err(TopupError::Apdu(format!(
+                "{:?} is not a simulated meter card",
+                f.kind
+            )));
+        }
+        let info: [u8; 16] = bytes("EF 01", &f.ef01)?;
+        MeterInfo::parse(&info)?;
+        Ok(SimulatedMeterCard {
+            info,
+            dlpk: Zeroizing::new(bytes("line key", &f.dlpk)?),
+            record: PurchaseRecord::parse(&bytes::<12>("EF 02", &f.ef02)?)?,
+            selected: false,
+            challenge: None,
+            draws: f.draws,
+        })
     }
 }
 
