@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use billtap_core::ports::{CardError, CardTransport};
+use nfc1::target_info::TargetInfo;
 use nfc1::{BaudRate, Context, Device, Modulation, ModulationType, Property, Timeout};
 
 /// How long the first command waits for a card on the reader.
@@ -83,8 +84,25 @@ fn select(device: &mut Device) -> Result<(), CardError> {
                 modulation_type,
                 baud_rate: BaudRate::Baud106,
             };
-            if device.initiator_select_passive_target(&m).is_ok() {
-                return Ok(());
+            // nfc1 answers Ok with its blank target when libnfc found none: a card is there
+            // only when the target came back filled in.
+            if let Ok(target) = device.initiator_select_passive_target(&m) {
+                match target.target_info {
+                    TargetInfo::Iso14443a(a) if a.uid_len > 0 => {
+                        // SAK bit 6: the card speaks ISO 14443-4, so it takes APDUs.
+                        return if a.sak & 0x20 != 0 {
+                            Ok(())
+                        } else {
+                            Err(CardError::Io {
+                                reason: "this card does not take APDUs (not ISO 14443-4: a \
+                                         MIFARE Classic or a tag, not a transit or meter card)"
+                                    .into(),
+                            })
+                        };
+                    }
+                    TargetInfo::Iso14443b(_) => return Ok(()),
+                    _ => {}
+                }
             }
         }
         if Instant::now() >= deadline {
