@@ -13,8 +13,9 @@ cd "$(dirname "$0")/.."
 # link, not the phone) and no expression-depth bookkeeping. Only this build sees the flags;
 # scripts/phone-sqlite-check.sh runs the store's tests on an SQLite built with them.
 export LIBSQLITE3_FLAGS="-USQLITE_ENABLE_FTS3 -USQLITE_ENABLE_FTS3_PARENTHESIS -USQLITE_ENABLE_FTS5 -USQLITE_ENABLE_JSON1 -DSQLITE_OMIT_JSON -USQLITE_ENABLE_RTREE -USQLITE_ENABLE_DBSTAT_VTAB -USQLITE_ENABLE_STAT4 -USQLITE_ENABLE_COLUMN_METADATA -USQLITE_ENABLE_LOAD_EXTENSION -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_DEFAULT_MEMSTATUS=0 -DSQLITE_OMIT_PROGRESS_CALLBACK -DSQLITE_OMIT_COMPLETE -DSQLITE_OMIT_GET_TABLE -DSQLITE_OMIT_TCL_VARIABLE -DSQLITE_OMIT_TRACE -DSQLITE_OMIT_AUTHORIZATION -DSQLITE_MAX_EXPR_DEPTH=0 -DSQLITE_OMIT_DECLTYPE -DSQLITE_OMIT_UTF16 -DSQLITE_OMIT_INTROSPECTION_PRAGMAS -DSQLITE_OMIT_INCRBLOB -DSQLITE_OMIT_AUTOVACUUM"
-# The phone build: no reqwest/hyper/rustls/webpki-roots; the app hands in its HTTP stack.
-cargo build -q --release -p billtap-ffi --no-default-features ${BILLTAP_RELEASE_CONFIG:+--config "$BILLTAP_RELEASE_CONFIG"}
+# The phone build: no reqwest/hyper/rustls/webpki-roots (the app hands in its HTTP stack), no
+# simulated cards; file-based meter cards in (issue 12).
+cargo build -q --release -p billtap-ffi --no-default-features --features meter-cards ${BILLTAP_RELEASE_CONFIG:+--config "$BILLTAP_RELEASE_CONFIG"}
 cargo build -q -p uniffi-bindgen
 dist=target/dist
 rm -rf "$dist" && mkdir -p "$dist"

@@ -879,7 +879,8 @@ fn meter_token_is_paid_once_shown_formatted_and_kept_offline() {
         row["sts_token"].as_str(),
         Some(token.replace(' ', "").as_str())
     );
-    // Bad input (2); a meter number the biller does not serve is refused (1).
+    // Bad input (2): the amount, a meter number that is not 11 or 13 digits (checked before
+    // anything is sent); the platform's refusal (1): below the biller's minimum.
     let run = |meter: &str, amount: &str| {
         billtap(&[
             "meter",
@@ -898,7 +899,9 @@ fn meter_token_is_paid_once_shown_formatted_and_kept_offline() {
         .0
     };
     assert_eq!(run("01234567890", "lots"), 2);
-    assert_eq!(run("0123", "50"), 1);
+    assert_eq!(run("0123", "50"), 2);
+    assert_eq!(run("0123456789a", "50"), 2);
+    assert_eq!(run("01234567890", "5"), 1);
     let (_, out, _) = billtap(&["meter", "tokens", "--store", s]);
     assert_eq!(out.lines().count(), 1, "nothing else was paid: {out}");
 }

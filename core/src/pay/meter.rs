@@ -102,6 +102,14 @@ impl Payments {
         meter: &str,
         amount: Money,
     ) -> Result<Vend, PayError> {
+        // A keypad meter's number (IEC 62055-41: 11 digits, 13 with its prefix) is checked
+        // before anything is asked of the platform: a typo is the user's to fix, not a refusal.
+        let digits = meter.bytes().all(|b| b.is_ascii_digit());
+        if !digits || !matches!(meter.len(), 11 | 13) {
+            return Err(PayError::Invalid(format!(
+                "{meter:.20?} is not a meter number: a keypad meter's number is 11 or 13 digits"
+            )));
+        }
         let target = PaymentTarget::Payee {
             biller_id: biller_id.to_owned(),
             account: meter.to_owned(),
