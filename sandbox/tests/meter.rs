@@ -63,12 +63,12 @@ async fn a_token_is_vended_once_kept_with_its_receipt_and_shown_offline() {
         1
     );
 
-    // Not a meter number the biller serves; an amount outside its rule: refused, nothing paid.
-    assert!(
-        pay.vend_token(METER_BILLER, "12", cny("50.00"))
-            .await
-            .is_err()
-    );
+    // Not a meter number (bad input, before anything is sent); an amount outside the biller's
+    // rule (the platform refuses): nothing paid.
+    assert!(matches!(
+        pay.vend_token(METER_BILLER, "12", cny("50.00")).await,
+        Err(billtap_core::pay::PayError::Invalid(_))
+    ));
     assert!(
         pay.vend_token(METER_BILLER, "01234567890", cny("5.00"))
             .await
