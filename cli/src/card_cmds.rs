@@ -185,15 +185,28 @@ impl CardTransport for SimFile {
     }
 }
 
+/// What `billtap card new` makes.
+pub struct NewCard<'a> {
+    /// A file-based meter card for this meter number.
+    pub meter: Option<&'a str>,
+    /// The serial number, hex.
+    pub serial: Option<&'a str>,
+    /// A purse's balance.
+    pub balance: Option<&'a str>,
+    /// A CPU meter card: the purse reached only by file id (DF 1001).
+    pub cpu_meter: bool,
+}
+
 /// `billtap card new`: a fresh simulated card in its file — a transit card with `balance`
-/// (default 10.00 CNY), or a file-based meter card for `meter` — never over an existing one.
-pub fn cmd_new(
-    card: Option<&Path>,
-    store: Option<&Path>,
-    meter: Option<&str>,
-    serial: Option<&str>,
-    balance: Option<&str>,
-) -> Result<u8> {
+/// (default 10.00 CNY), a CPU meter card's purse, or a file-based meter card for `meter` —
+/// never over an existing one.
+pub fn cmd_new(card: Option<&Path>, store: Option<&Path>, new: NewCard<'_>) -> Result<u8> {
+    let NewCard {
+        meter,
+        serial,
+        balance,
+        cpu_meter,
+    } = new;
     let path = sim_file(card, store);
     if path.exists() {
         eprintln!(
@@ -223,22 +236,25 @@ pub fn cmd_new(
         None => {
             let fen = match balance {
                 None => 1_000,
-                Some(b) => {
-                    let m = crate::pay_cmds::parse_cny(b)?;
-                    u32::try_from(
-                        (m.amount * rust_decimal::Decimal::from(100))
-                            .trunc()
-                            .mantissa(),
-                    )
+                Some(b) => b
+                    .trim()
+                    .parse::<rust_decimal::Decimal>()
                     .ok()
-                    .filter(|_| m.currency.alpha() == "CNY")
-                    .ok_or_else(|| anyhow!("--balance {b:?}: a card holds CNY, not {b}"))?
-                }
+                    .filter(|d| !d.is_sign_negative() && d.scale() <= 2)
+                    .and_then(|d| {
+                        u32::try_from((d * rust_decimal::Decimal::from(100)).trunc().mantissa())
+                            .ok()
+                    })
+                    .ok_or_else(|| {
+                        anyhow!("--balance {b:?} is not a card balance in CNY, like 10 or 25.50")
+                    })?,
             };
-            SimCard::Purse(SimulatedCard::test_card(
-                serial.unwrap_or(DEFAULT_PURSE_SERIAL),
-                fen,
-            )?)
+            let purse = SimulatedCard::test_card(serial.unwrap_or(DEFAULT_PURSE_SERIAL), fen)?;
+            SimCard::Purse(if cpu_meter {
+                purse.in_df1001_only()
+            } else {
+                purse
+            })
         }
     };
     save_sim(&path, &sim)?;

@@ -302,6 +302,9 @@ enum CardCommand {
         /// A transit card's balance: `10`, `25.50`.
         #[arg(long)]
         balance: Option<String>,
+        /// A CPU meter card instead: the same e-purse, reached only by file id (DF 1001).
+        #[arg(long, conflicts_with = "meter")]
+        cpu_meter: bool,
     },
     /// Be billtap's simulated card for an `exec:` reader: hex APDU lines in, `data‖SW` out.
     Emulate {
@@ -684,13 +687,17 @@ fn main() -> ExitCode {
                     meter,
                     serial,
                     balance,
+                    cpu_meter,
                 },
         } => card_cmds::cmd_new(
             card.as_deref(),
             store,
-            meter.as_deref(),
-            serial.as_deref(),
-            balance.as_deref(),
+            card_cmds::NewCard {
+                meter: meter.as_deref(),
+                serial: serial.as_deref(),
+                balance: balance.as_deref(),
+                cpu_meter,
+            },
         ),
         Command::Card {
             command:

@@ -771,8 +771,9 @@ fn topup_loads_the_simulated_card_once_and_exits_by_outcome() {
 }
 
 /// A file-based meter card made by `card new --meter`, loaded by `topup` through the
-/// platform's script, torn at the write (the 7th command: SELECT, EF 01, EF 02, SELECT,
-/// GET CHALLENGE, SELECT EF 02, UPDATE) and settled once by `card read`.
+/// platform's script, torn right after the write ran (the 9th command: four SELECTs — two
+/// purse names, DF 1001, the meter application — EF 01, EF 02, GET CHALLENGE, the script's
+/// SELECT EF 02, its UPDATE) and settled once by `card read`.
 #[test]
 fn a_simulated_meter_card_is_made_loaded_and_settled_from_the_cli() {
     let sb = sandbox("meter-card");
@@ -809,7 +810,7 @@ fn a_simulated_meter_card_is_made_loaded_and_settled_from_the_cli() {
         "completed"
     );
     let exec = format!(
-        "exec:{} card emulate --card {c} --tear-after 7",
+        "exec:{} card emulate --card {c} --tear-after 9",
         env!("CARGO_BIN_EXE_billtap")
     );
     let (code, out, err) = platform(&["topup", "--amount", "20", "--reader", &exec]);
@@ -831,6 +832,27 @@ fn a_simulated_meter_card_is_made_loaded_and_settled_from_the_cli() {
             Some("50.00")
         ),
         "30 + 20, each once: {v}"
+    );
+    // A CPU meter card: the transit card's e-purse, found by file id (DF 1001).
+    let cpu = dir.join("cpu-meter.json");
+    let p = cpu.to_str().unwrap();
+    let (code, out, err) = billtap(&["card", "new", "--card", p, "--cpu-meter", "--balance", "0"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let purse = |cmd: &[&str]| {
+        let mut args = cmd.to_vec();
+        args.extend_from_slice(&["--card", p, "--platform", &sb.url, "--key", &sb.key]);
+        args.extend_from_slice(&["--store", store.to_str().unwrap(), "--json"]);
+        billtap(&args)
+    };
+    let (code, out, err) = purse(&["topup", "--amount", "40"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = purse(&["card", "read"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["application"].as_str(), v["balance"].as_str()),
+        (Some("e-purse"), Some("40.00")),
+        "{v}"
     );
 }
 

@@ -369,8 +369,9 @@ async fn a_file_based_meter_card_is_written_once_by_the_platforms_script_even_wh
     let pay = payments(&sb, st.clone(), FUNDING, 5_000);
     let t = meter_card(1);
     let serial = "4D31000000000001";
-    // SELECT ×3 (two purses answer 6A82, then the meter application), EF 01, EF 02, GET
-    // CHALLENGE; the script (SELECT EF 02, the MAC'd write: exchange 8); EF 02 read back.
+    // SELECT ×4 (two purses by name and DF 1001 answer 6A82, then the meter application),
+    // EF 01, EF 02, GET CHALLENGE; the script (SELECT EF 02, the MAC'd write: exchange 9);
+    // EF 02 read back.
     let r = pay.topup(&t, cny("50.00"), None).await.unwrap();
     assert_eq!(r.state, TopupState::Completed, "{r:?}");
     let rec = t.card().record();
@@ -378,9 +379,9 @@ async fn a_file_based_meter_card_is_written_once_by_the_platforms_script_even_wh
     assert_eq!(books(&admin, serial).await, (5_000, 1));
     t.card().insert_into_meter();
 
-    // Torn right after the write ran (exchange 8 of the load): not known, then the next tap
+    // Torn right after the write ran (exchange 9 of the load): not known, then the next tap
     // reads the purchase on the card: completed, once.
-    t.leave_at(8, true);
+    t.leave_at(9, true);
     let r = pay.topup(&t, cny("20.00"), None).await.unwrap();
     assert_eq!(r.state, TopupState::Unknown, "{r:?}");
     let settled = pay.settle_card(&t, None).await.unwrap().unwrap();
@@ -391,7 +392,7 @@ async fn a_file_based_meter_card_is_written_once_by_the_platforms_script_even_wh
 
     // Lost before the write reached the card: the next tap's fresh challenge gets a fresh
     // script for the same record; written once, debited once.
-    t.leave_at(8, false);
+    t.leave_at(9, false);
     let r = pay.topup(&t, cny("10.00"), None).await.unwrap();
     assert_eq!(r.state, TopupState::Unknown, "{r:?}");
     assert_eq!(t.card().record().number, 2, "nothing written yet");
@@ -405,4 +406,44 @@ async fn a_file_based_meter_card_is_written_once_by_the_platforms_script_even_wh
     assert_eq!(books(&admin, serial).await, (8_000, 3));
     // Every load's receipt is in the verified history.
     assert_eq!(st.history().unwrap().len(), 3);
+}
+
+/// A CPU meter card: its e-purse only in DF 1001, under no T-Union or City Union name. The same
+/// load, the application found by file id — six exchanges (two names refused, SELECT 1001,
+/// READ 0015, INITIALIZE, CREDIT); torn after CREDIT, the next tap settles it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_meter_cards_purse_in_df_1001_loads_the_same_way() {
+    let sb = sandbox();
+    let admin = Admin::of(&sb);
+    let st = store("topup-cpu-meter");
+    let pay = payments(&sb, st.clone(), FUNDING, 5_000);
+    let t = SimTransport::new(
+        SimulatedCard::test_card("31041000751132009821", 0)
+            .unwrap()
+            .in_df1001_only(),
+    );
+    let before = t.exchanges();
+    let r = pay.topup(&t, cny("30.00"), None).await.unwrap();
+    assert_eq!(r.state, TopupState::Completed, "{r:?}");
+    assert_eq!(t.exchanges() - before, 6);
+    assert_eq!(t.card().balance(), 3_000);
+    assert_eq!(completed_fen(&admin, 0x21).await, (3_000, 1));
+
+    t.fail_at(6, CardFault::TornAfter);
+    let r = pay.topup(&t, cny("20.00"), None).await.unwrap();
+    assert_eq!(r.state, TopupState::Unknown, "{r:?}");
+    assert_eq!(t.card().balance(), 5_000, "the card ran CREDIT FOR LOAD");
+    let tap = billtap_core::pay::tap_card(&st, Some(&pay), &t, None)
+        .await
+        .unwrap();
+    assert_eq!(tap.settled.map(|s| s.state), Some(TopupState::Completed));
+    assert_eq!(
+        (tap.card.application.as_str(), tap.card.balance_fen),
+        ("e-purse", 5_000)
+    );
+    assert_eq!(
+        completed_fen(&admin, 0x21).await,
+        (5_000, 2),
+        "credited once"
+    );
 }

@@ -352,8 +352,9 @@ fun main() {
         val tag = IsoDepLike(object : CardLike { override fun transceive(apdu: ByteArray) = card.transceive(apdu) })
         runBlocking {
             check(app.topup(tag, "30.00 CNY", null).state == TopupState.COMPLETED) { "first" }
-            // SELECT ×3, EF 01, EF 02, GET CHALLENGE, the script's SELECT, its MAC'd write (8).
-            tag.exchanges = 0; tag.tearAt = 8
+            // SELECT ×4 (two purse names, DF 1001, the meter application), EF 01, EF 02,
+            // GET CHALLENGE, the script's SELECT, its MAC'd write (9).
+            tag.exchanges = 0; tag.tearAt = 9
             check(app.topup(tag, "20.00 CNY", null).state == TopupState.UNKNOWN) { "torn" }
             tag.tearAt = null
             val tap = app.readCard(tag, null)

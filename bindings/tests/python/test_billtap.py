@@ -681,9 +681,10 @@ def test_a_file_based_meter_card_is_written_by_the_platforms_script_once_even_wh
     async def run():
         bt.billtap_core.uniffi_set_event_loop(asyncio.get_running_loop())
         first = await app.topup(host, "30.00 CNY", None)
-        # SELECT ×3, EF 01, EF 02, GET CHALLENGE, the script's SELECT, then its MAC'd write
-        # (exchange 8): the card runs it and leaves before answering.
-        host.exchanges, host.tear_at = 0, 8
+        # SELECT ×4 (two purse names, DF 1001, the meter application), EF 01, EF 02, GET
+        # CHALLENGE, the script's SELECT, then its MAC'd write (exchange 9): the card runs it
+        # and leaves before answering.
+        host.exchanges, host.tear_at = 0, 9
         torn = await app.topup(host, "20.00 CNY", None)
         host.tear_at = None
         tap = await app.read_card(host, None)

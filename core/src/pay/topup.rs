@@ -23,8 +23,8 @@ use crate::platform::{FailureKind, PlatformError, PreparedRequest, decode_verifi
 use crate::ports::{CardTransport, TopupProgress, TopupStep};
 use crate::store::{NewReceipt, StoreError, TopupRow};
 use crate::topup::pboc::{
-    AID_CITY_UNION, AID_T_UNION, CardInfo, LoadInit, LoadTerms, Stamp, credit_for_load,
-    initialize_for_load, read_0015, select,
+    CardInfo, LoadInit, LoadTerms, Stamp, credit_for_load, initialize_for_load, purse_selects,
+    read_0015,
 };
 use crate::topup::{CardState, TopupError, exchange};
 
@@ -207,8 +207,8 @@ pub(super) enum Tapped {
 /// Which card is in the field: its e-purse selected and its serial read (2 exchanges), or a
 /// file-based meter card's application and EF 01.
 async fn tapped(card: &dyn CardTransport) -> Result<Tapped, PayError> {
-    for aid in [AID_T_UNION, AID_CITY_UNION] {
-        if exchange(card, &select(aid)).await?.sw.is_ok() {
+    for (_, select) in purse_selects() {
+        if exchange(card, &select).await?.sw.is_ok() {
             let data = exchange(card, &read_0015())
                 .await?
                 .ok_data("READ BINARY 0015")?;
@@ -220,7 +220,11 @@ async fn tapped(card: &dyn CardTransport) -> Result<Tapped, PayError> {
     #[cfg(feature = "meter-cards")]
     {
         use crate::topup::meter_card::{AID_METER, MeterInfo, read_ef};
-        if exchange(card, &select(AID_METER)).await?.sw.is_ok() {
+        if exchange(card, &crate::topup::pboc::select(AID_METER))
+            .await?
+            .sw
+            .is_ok()
+        {
             let data = exchange(card, &read_ef(1, 16))
                 .await?
                 .ok_data("READ EF 01")?;
@@ -230,7 +234,7 @@ async fn tapped(card: &dyn CardTransport) -> Result<Tapped, PayError> {
     Err(TopupError::Card {
         step: "SELECT".into(),
         sw: 0x6A82,
-        meaning: "no e-purse or meter application this version knows (T-Union, City Union, billtap meter card)".into(),
+        meaning: "no e-purse or meter application this version knows (T-Union, City Union, DF 1001, billtap meter card)".into(),
     }
     .into())
 }

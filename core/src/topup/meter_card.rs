@@ -300,6 +300,80 @@ impl SimulatedMeterCard {
     }
 }
 
+/// A simulated meter card as a file keeps it between CLI runs (hex fields; a test card's
+/// key, never a real card's).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SimMeterCardFile {
+    /// `meter_card`: what tells this file from a purse card's.
+    pub kind: String,
+    /// EF 01 (serial, meter number, utility, layout), hex.
+    pub ef01: String,
+    /// EF 02 (the purchase record), hex.
+    pub ef02: String,
+    /// The card's line-protection key, hex.
+    pub dlpk: String,
+    /// Challenges drawn so far (a card never repeats one).
+    pub draws: u64,
+}
+
+impl std::fmt::Debug for SimMeterCardFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Even a test card's key stays out of logs.
+        f.debug_struct("SimMeterCardFile")
+            .field("kind", &self.kind)
+            .field("ef01", &self.ef01)
+            .field("ef02", &self.ef02)
+            .field("draws", &self.draws)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a meter card's file says it is.
+pub const SIM_METER_CARD_KIND: &str = "meter_card";
+
+impl SimulatedMeterCard {
+    /// The card's state for a file.
+    pub fn to_file(&self) -> SimMeterCardFile {
+        SimMeterCardFile {
+            kind: SIM_METER_CARD_KIND.into(),
+            ef01: hex::encode_upper(self.info),
+            ef02: hex::encode_upper(self.record.to_bytes()),
+            dlpk: hex::encode_upper(*self.dlpk),
+            draws: self.draws,
+        }
+    }
+
+    /// A card from its file; a damaged file is an error, never a half-made card.
+    pub fn from_file(f: &SimMeterCardFile) -> Result<SimulatedMeterCard, TopupError> {
+        fn bytes<const N: usize>(what: &str, text: &str) -> Result<[u8; N], TopupError> {
+            hex::decode(text)
+                .ok()
+                .and_then(|v| <[u8; N]>::try_from(v).ok())
+                .ok_or_else(|| {
+                    TopupError::Apdu(format!(
+                        "the simulated meter card's {what} is not {N} bytes of hex"
+                    ))
+                })
+        }
+        if f.kind != SIM_METER_CARD_KIND {
+            return Err(TopupError::Apdu(format!(
+                "{:?} is not a simulated meter card",
+                f.kind
+            )));
+        }
+        let info: [u8; 16] = bytes("EF 01", &f.ef01)?;
+        MeterInfo::parse(&info)?;
+        Ok(SimulatedMeterCard {
+            info,
+            dlpk: Zeroizing::new(bytes("line key", &f.dlpk)?),
+            record: PurchaseRecord::parse(&bytes::<12>("EF 02", &f.ef02)?)?,
+            selected: false,
+            challenge: None,
+            draws: f.draws,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -395,68 +469,6 @@ mod tests {
             let _ = PurchaseRecord::parse(&b);
             let _ = MeterInfo::parse(&b);
         }
-    }
-}
-
-/// A simulated meter card as a file keeps it between CLI runs (hex fields; a test card's
-/// key, never a real card's).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SimMeterCardFile {
-    /// `meter_card`: what tells this file from a purse card's.
-    pub kind: String,
-    /// EF 01 (serial, meter number, utility, layout), hex.
-    pub ef01: String,
-    /// EF 02 (the purchase record), hex.
-    pub ef02: String,
-    /// The card's line-protection key, hex.
-    pub dlpk: String,
-    /// Challenges drawn so far (a card never repeats one).
-    pub draws: u64,
-}
-
-/// What a meter card's file says it is.
-pub const SIM_METER_CARD_KIND: &str = "meter_card";
-
-impl SimulatedMeterCard {
-    /// The card's state for a file.
-    pub fn to_file(&self) -> SimMeterCardFile {
-        SimMeterCardFile {
-            kind: SIM_METER_CARD_KIND.into(),
-            ef01: hex::encode_upper(self.info),
-            ef02: hex::encode_upper(self.record.to_bytes()),
-            dlpk: hex::encode_upper(*self.dlpk),
-            draws: self.draws,
-        }
-    }
-
-    /// A card from its file; a damaged file is an error, never a half-made card.
-    pub fn from_file(f: &SimMeterCardFile) -> Result<SimulatedMeterCard, TopupError> {
-        fn bytes<const N: usize>(what: &str, text: &str) -> Result<[u8; N], TopupError> {
-            hex::decode(text)
-                .ok()
-                .and_then(|v| <[u8; N]>::try_from(v).ok())
-                .ok_or_else(|| {
-                    TopupError::Apdu(format!(
-                        "the simulated meter card's {what} is not {N} bytes of hex"
-                    ))
-                })
-        }
-        if f.kind != SIM_METER_CARD_KIND {
-            return Err(TopupError::Apdu(format!(
-                "{:?} is not a simulated meter card",
-                f.kind
-            )));
-        }
-        let info: [u8; 16] = bytes("EF 01", &f.ef01)?;
-        MeterInfo::parse(&info)?;
-        Ok(SimulatedMeterCard {
-            info,
-            dlpk: Zeroizing::new(bytes("line key", &f.dlpk)?),
-            record: PurchaseRecord::parse(&bytes::<12>("EF 02", &f.ef02)?)?,
-            selected: false,
-            challenge: None,
-            draws: f.draws,
-        })
     }
 }
 

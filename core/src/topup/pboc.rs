@@ -150,6 +150,27 @@ pub fn select(name: &[u8]) -> Command {
         .with_le(256)
 }
 
+/// The PBOC e-purse's directory file: city cards and CPU meter cards whose application has
+/// no name billtap knows keep their e-purse in DF 1001, reached by file id.
+pub const FID_EPURSE: [u8; 2] = [0x10, 0x01];
+
+/// SELECT by file id (P1 00: a DF under the master file).
+pub fn select_file(fid: [u8; 2]) -> Command {
+    Command::new(0x00, 0xA4, 0x00, 0x00)
+        .with_data(fid.to_vec())
+        .with_le(256)
+}
+
+/// The e-purse applications a tap looks for, in order, with the name a read reports: T-Union
+/// and City Union by name, then DF 1001 by file id (other city cards, CPU meter cards).
+pub fn purse_selects() -> [(&'static str, Command); 3] {
+    [
+        ("t-union", select(AID_T_UNION)),
+        ("city-union", select(AID_CITY_UNION)),
+        ("e-purse", select_file(FID_EPURSE)),
+    ]
+}
+
 /// READ BINARY of the public basic data file 0015 (by short file id 0x15).
 pub fn read_0015() -> Command {
     Command::new(0x00, 0xB0, 0x95, 0x00).with_le(30)

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::TopupError;
 use super::apdu::{Command, Response};
-use super::pboc::{AID_CITY_UNION, AID_T_UNION, CardInfo, get_balance, read_0015, select};
+use super::pboc::{CardInfo, get_balance, purse_selects, read_0015};
 use crate::ports::CardTransport;
 
 /// How many log records a read asks for at most (the card keeps ten).
@@ -31,7 +31,8 @@ pub struct CardTransaction {
 #[derive(Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct CardState {
-    /// `t-union` or `city-union`.
+    /// `t-union`, `city-union`, `e-purse` (DF 1001: other city cards, CPU meter cards) or
+    /// `meter-card` (a file-based meter card).
     pub application: String,
     /// The application serial number, hex (20 digits).
     pub serial: String,
@@ -80,12 +81,12 @@ fn hex_of(b: &[u8]) -> String {
     hex::encode_upper(b)
 }
 
-/// Reads the card in the field: selects its e-purse application (T-Union, then City Union),
+/// Reads the card in the field: selects its e-purse application (T-Union, City Union, DF 1001),
 /// file 0015, the balance and up to ten log records.
 pub async fn read_card(card: &dyn CardTransport) -> Result<CardState, TopupError> {
     let mut application = None;
-    for (name, aid) in [("t-union", AID_T_UNION), ("city-union", AID_CITY_UNION)] {
-        if exchange(card, &select(aid)).await?.sw.is_ok() {
+    for (name, select) in purse_selects() {
+        if exchange(card, &select).await?.sw.is_ok() {
             application = Some(name);
             break;
         }
@@ -98,7 +99,7 @@ pub async fn read_card(card: &dyn CardTransport) -> Result<CardState, TopupError
     let application = application.ok_or_else(|| TopupError::Card {
         step: "SELECT".into(),
         sw: 0x6A82,
-        meaning: "no e-purse application this version knows (T-Union, City Union)".into(),
+        meaning: "no e-purse application this version knows (T-Union, City Union, DF 1001)".into(),
     })?;
     let info = CardInfo::parse(
         &exchange(card, &read_0015())
@@ -155,7 +156,11 @@ pub async fn read_card(card: &dyn CardTransport) -> Result<CardState, TopupError
 #[cfg(feature = "meter-cards")]
 async fn read_meter_card(card: &dyn CardTransport) -> Result<CardState, TopupError> {
     use super::meter_card::{AID_METER, MeterInfo, PurchaseRecord, read_ef};
-    if !exchange(card, &select(AID_METER)).await?.sw.is_ok() {
+    if !exchange(card, &super::pboc::select(AID_METER))
+        .await?
+        .sw
+        .is_ok()
+    {
         return Err(TopupError::Card {
             step: "SELECT".into(),
             sw: 0x6A82,

@@ -7,8 +7,8 @@ use zeroize::Zeroizing;
 
 use super::apdu::{Command, Response};
 use super::pboc::{
-    AID_CITY_UNION, AID_T_UNION, ALG_DES, Key8, Key16, LoadInit, LoadTerms, PSE, Stamp, diversify,
-    load_session_key, mac1, mac2, tac, tac_key,
+    AID_CITY_UNION, AID_T_UNION, ALG_DES, FID_EPURSE, Key8, Key16, LoadInit, LoadTerms, PSE, Stamp,
+    diversify, load_session_key, mac1, mac2, tac, tac_key,
 };
 
 /// The sandbox issuer's default load master key (key version 1): a published test key, as
@@ -68,6 +68,8 @@ pub struct SimulatedCard {
     balance: u32,
     counter: u16,
     selected: bool,
+    /// The e-purse answers only by file id (DF 1001), as CPU meter cards' do.
+    df1001_only: bool,
     pending: Option<PendingLoad>,
     log: Vec<LogEntry>,
 }
@@ -122,9 +124,17 @@ impl SimulatedCard {
             balance,
             counter: 0,
             selected: false,
+            df1001_only: false,
             pending: None,
             log: Vec::new(),
         }
+    }
+
+    /// The same card as a CPU meter card's e-purse: reached only by file id (DF 1001), no
+    /// T-Union or City Union name.
+    pub fn in_df1001_only(mut self) -> Self {
+        self.df1001_only = true;
+        self
     }
 
     /// A test card under the sandbox's documented test keys (version 01): its serial number as
@@ -180,7 +190,9 @@ impl SimulatedCard {
 
     fn select(&mut self, c: &Command) -> Vec<u8> {
         let known = [PSE, AID_T_UNION, AID_CITY_UNION];
-        if c.p1 != 0x04 || !known.contains(&c.data.as_slice()) {
+        let by_name = c.p1 == 0x04 && !self.df1001_only && known.contains(&c.data.as_slice());
+        let by_file_id = c.p1 == 0x00 && c.data == FID_EPURSE;
+        if !(by_name || by_file_id) {
             self.selected = false;
             return status(0x6A82);
         }
@@ -313,6 +325,9 @@ pub struct SimCardFile {
     pub counter: u16,
     /// Log, oldest first: counter, amount, kind, terminal hex, date+time hex.
     pub log: Vec<(u16, u32, u8, String, String)>,
+    /// A CPU meter card's e-purse: reached only by file id (DF 1001). Absent: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub df1001_only: bool,
 }
 
 impl SimulatedCard {
@@ -325,6 +340,7 @@ impl SimulatedCard {
             key_version: self.key_version,
             balance: self.balance,
             counter: self.counter,
+            df1001_only: self.df1001_only,
             log: self
                 .log
                 .iter()
@@ -378,6 +394,7 @@ impl SimulatedCard {
             balance: f.balance,
             counter: f.counter,
             selected: false,
+            df1001_only: f.df1001_only,
             pending: None,
             log,
         })

@@ -350,8 +350,9 @@ final class BilltapTests: XCTestCase {
         let tag = ISO7816TagLike(send: { try card.transceive(apdu: $0) })
         let first = try await app.topup(card: tag, amount: "30.00 CNY", progress: nil)
         XCTAssertEqual(first.state, .completed)
-        // SELECT ×3, EF 01, EF 02, GET CHALLENGE, the script's SELECT, its MAC'd write (8).
-        tag.tear(at: 8)
+        // SELECT ×4 (two purse names, DF 1001, the meter application), EF 01, EF 02,
+        // GET CHALLENGE, the script's SELECT, its MAC'd write (9).
+        tag.tear(at: 9)
         let torn = try await app.topup(card: tag, amount: "20.00 CNY", progress: nil)
         XCTAssertEqual(torn.state, .unknown)
         tag.tear(at: nil)
