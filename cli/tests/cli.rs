@@ -797,12 +797,14 @@ fn a_simulated_meter_card_is_made_loaded_and_settled_from_the_cli() {
         2
     );
     assert!(!other.exists());
-    let platform = |cmd: &[&str]| {
+    // `cmd` on the card in file `on`, against the sandbox, JSON out.
+    let tap = |on: &str, cmd: &[&str]| {
         let mut args = cmd.to_vec();
-        args.extend_from_slice(&["--card", c, "--platform", &sb.url, "--key", &sb.key]);
+        args.extend_from_slice(&["--card", on, "--platform", &sb.url, "--key", &sb.key]);
         args.extend_from_slice(&["--store", store.to_str().unwrap(), "--json"]);
         billtap(&args)
     };
+    let platform = |cmd: &[&str]| tap(c, cmd);
     let (code, out, err) = platform(&["topup", "--amount", "30"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
@@ -838,15 +840,9 @@ fn a_simulated_meter_card_is_made_loaded_and_settled_from_the_cli() {
     let p = cpu.to_str().unwrap();
     let (code, out, err) = billtap(&["card", "new", "--card", p, "--cpu-meter", "--balance", "0"]);
     assert_eq!(code, 0, "{out}{err}");
-    let purse = |cmd: &[&str]| {
-        let mut args = cmd.to_vec();
-        args.extend_from_slice(&["--card", p, "--platform", &sb.url, "--key", &sb.key]);
-        args.extend_from_slice(&["--store", store.to_str().unwrap(), "--json"]);
-        billtap(&args)
-    };
-    let (code, out, err) = purse(&["topup", "--amount", "40"]);
+    let (code, out, err) = tap(p, &["topup", "--amount", "40"]);
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = purse(&["card", "read"]);
+    let (code, out, err) = tap(p, &["card", "read"]);
     assert_eq!(code, 0, "{out}{err}");
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
