@@ -46,8 +46,9 @@ async fn challenge(card: &dyn CardTransport) -> Result<[u8; 8], PayError> {
         .map_err(|_| TopupError::Apdu(format!("a challenge of {} bytes, not 8", d.len())))?)
 }
 
-/// The platform's script, parsed: each command and the status word it must answer.
-fn parse_script(text: &str) -> Result<Vec<(Command, u16)>, PayError> {
+/// The platform's script, parsed: each command and the status word it must answer (public for
+/// the fuzzer: the script is data from outside).
+pub fn parse_meter_script(text: &str) -> Result<Vec<(Command, u16)>, PayError> {
     let bad = |what: &str| PlatformError::Incompatible(format!("a meter script {what}"));
     let script: Vec<ScriptCommand> =
         serde_json::from_slice(text.as_bytes()).map_err(|_| bad("that is not JSON"))?;
@@ -204,7 +205,7 @@ impl Payments {
     /// Runs the stored script, then reads EF 02 back and keeps it (`credited`) — also when a
     /// command answered otherwise than expected: the record, not the script, is the proof.
     async fn run_script(&self, card: &dyn CardTransport, row: &TopupRow) -> Result<(), PayError> {
-        let script = parse_script(row.mac2.as_deref().unwrap_or_default())?;
+        let script = parse_meter_script(row.mac2.as_deref().unwrap_or_default())?;
         let mut stopped = None;
         for (i, (c, expect)) in script.iter().enumerate() {
             let r = exchange(card, c).await?;
@@ -273,7 +274,7 @@ impl Payments {
             "authorised" => {
                 // Checked before it is kept: a script this version cannot run is refused now.
                 let script = json(&order.script)?;
-                parse_script(&script)?;
+                parse_meter_script(&script)?;
                 self.store.topup_authorised(
                     &row.topup_id,
                     &order.order_id,
@@ -300,5 +301,43 @@ impl Payments {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_a_script_or_a_typed_error(t in proptest::string::string_regex(".{0,400}").unwrap()) {
+            let _ = parse_meter_script(&t);
+        }
+
+        #[test]
+        fn a_well_formed_script_parses_to_its_commands(
+            cmds in proptest::collection::vec(
+                (proptest::num::u8::ANY, proptest::num::u8::ANY,
+                 proptest::collection::vec(proptest::num::u8::ANY, 0..40), proptest::num::u16::ANY),
+                1..=16,
+            )
+        ) {
+            let script: Vec<ScriptCommand> = cmds
+                .iter()
+                .map(|(ins, p2, data, sw)| ScriptCommand {
+                    apdu: hex::encode(
+                        Command::new(0x00, *ins, 0x82, *p2).with_data(data.clone()).to_bytes().unwrap(),
+                    ),
+                    expect: format!("{sw:04X}"),
+                })
+                .collect();
+            let parsed = parse_meter_script(&serde_json::to_string(&script).unwrap()).unwrap();
+            proptest::prop_assert_eq!(parsed.len(), cmds.len());
+            for ((c, sw), (ins, p2, data, want)) in parsed.iter().zip(&cmds) {
+                proptest::prop_assert_eq!((c.ins, c.p2, &c.data, *sw), (*ins, *p2, data, *want));
+            }
+        }
     }
 }

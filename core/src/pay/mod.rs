@@ -13,6 +13,8 @@ mod keep;
 mod meter;
 #[cfg(feature = "meter-cards")]
 mod meter_load;
+#[cfg(feature = "meter-cards")]
+pub use meter_load::parse_meter_script;
 mod topup;
 
 use std::sync::Arc;
