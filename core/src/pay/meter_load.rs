@@ -10,7 +10,7 @@
 //! card is untouched and a fresh challenge gets a fresh script for the same record — never a
 //! second debit, never a second credit (the meter takes each purchase number once).
 
-use super::topup::{finished, json, ours, tell};
+use super::topup::{NewLoad, finished, json, ours, tell};
 use super::{PayError, Payments, not_ours, random_id};
 use crate::platform::api::{
     ApiMoney, MeterCardOrder, MeterCardReport, MeterCardRequest, ScriptCommand,
@@ -96,27 +96,16 @@ impl Payments {
         let (req, _) = self
             .signed("POST", "/v1/meter-cards".into(), body, &key)
             .await?;
-        let now = self.clock.now_unix();
-        let row = TopupRow {
-            topup_id: format!("top-{}", random_id(12)?),
-            idempotency_key: key,
-            card_serial: serial,
-            amount_fen: i64::from(fen),
+        let load = NewLoad {
+            key,
+            serial,
+            fen,
             terminal: format!("{METER_PREFIX}{}", info.meter_digits()),
             old_balance: i64::from(rec.total),
             counter: i64::from(rec.number),
-            request: json(&req)?,
-            state: "prepared".into(),
-            order_id: None,
-            mac2: None,
-            stamp: None,
-            tac: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
+            request: req,
         };
-        self.store.insert_topup(&row)?;
-        self.drive(card, row.topup_id, progress).await
+        self.start_load(card, load, progress).await
     }
 
     /// Settles the unfinished purchase of the meter card in the field, if it has one.

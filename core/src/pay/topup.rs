@@ -195,6 +195,25 @@ pub(super) fn json<T: Serialize>(v: &T) -> Result<String, PayError> {
     serde_json::to_string(v).map_err(|e| PayError::Invalid(e.to_string()))
 }
 
+/// A card load about to be asked of the platform: what the store keeps of it (an e-purse's
+/// balance and counter, or a meter card's total and purchase number) and its signed request.
+pub(super) struct NewLoad {
+    /// The request's idempotency key.
+    pub key: String,
+    /// The card's serial, hex.
+    pub serial: String,
+    /// How much (fen).
+    pub fen: u32,
+    /// The terminal id (hex), or the meter it is for.
+    pub terminal: String,
+    /// The balance (purse) or total purchased (meter card) before the load.
+    pub old_balance: i64,
+    /// The online counter (purse) or purchase number (meter card) before the load.
+    pub counter: i64,
+    /// The signed request, kept to resend unchanged.
+    pub request: PreparedRequest,
+}
+
 /// The card in the field, by what it answered to.
 pub(super) enum Tapped {
     /// An e-purse (transit or CPU meter card): its serial, hex.
@@ -365,27 +384,16 @@ impl Payments {
             init: wire_init(&li),
         })?;
         let (req, _) = self.signed("POST", "/v1/topups".into(), body, &key).await?;
-        let now = self.clock.now_unix();
-        let row = TopupRow {
-            topup_id: format!("top-{}", random_id(12)?),
-            idempotency_key: key,
-            card_serial: serial,
-            amount_fen: i64::from(fen),
+        let load = NewLoad {
+            key,
+            serial,
+            fen,
             terminal: hex::encode_upper(terms.terminal),
             old_balance: i64::from(li.old_balance),
             counter: i64::from(u16::from_be_bytes(li.counter)),
-            request: json(&req)?,
-            state: "prepared".into(),
-            order_id: None,
-            mac2: None,
-            stamp: None,
-            tac: None,
-            failure: None,
-            created_at: now,
-            updated_at: now,
+            request: req,
         };
-        self.store.insert_topup(&row)?;
-        self.drive(card, row.topup_id, progress).await
+        self.start_load(card, load, progress).await
     }
 
     /// Settles the unfinished top-up of the card in the field, if it has one.
@@ -526,6 +534,37 @@ impl Payments {
             }
         }
         Ok(())
+    }
+
+    /// Stores a new card load as `prepared` — before its request leaves the phone, so a
+    /// crash at any later point is settled from the store — then drives it.
+    pub(super) async fn start_load(
+        &self,
+        card: &dyn CardTransport,
+        load: NewLoad,
+        progress: Option<&dyn TopupProgress>,
+    ) -> Result<TopupRecord, PayError> {
+        let now = self.clock.now_unix();
+        let row = TopupRow {
+            topup_id: format!("top-{}", random_id(12)?),
+            idempotency_key: load.key,
+            card_serial: load.serial,
+            amount_fen: i64::from(load.fen),
+            terminal: load.terminal,
+            old_balance: load.old_balance,
+            counter: load.counter,
+            request: json(&load.request)?,
+            state: "prepared".into(),
+            order_id: None,
+            mac2: None,
+            stamp: None,
+            tac: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_topup(&row)?;
+        self.drive(card, row.topup_id, progress).await
     }
 
     /// Drives a stored top-up as far as it goes with this card and network.
